@@ -1,0 +1,124 @@
+"""Batch composition: equivalence groups -> per-worker batches (DESIGN.md section 4).
+
+A *unit* is a list of rows that travel together. In `aligned` mode a unit is one group's
+drawn variants (English anchor + `langs_per_group` translations), so equivalents share a
+batch. In `shuffled` mode (the baseline) the same rows are shuffled across the epoch and
+re-packed into units of the same sizes, so batches have the same shapes but no equivalents.
+`schedule` deals units to workers step by step: every worker gets the same number of steps,
+each unit appears exactly once per epoch, and the same seed gives the same batches.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from ray_align.config import BatchingConfig
+from ray_align.prompts import answer_text, rag_prompt
+
+Row = dict[str, Any]  # group_id, lang, prompt, chosen, rejected, context
+Unit = list[Row]
+Step = list[list[Unit]]  # rank -> units
+
+
+def _weighted_sample(items: list[str], weights: list[float], k: int, rng: random.Random) -> list:
+    """k items without replacement, P proportional to weight (Efraimidis-Spirakis)."""
+    keyed = sorted(((rng.random() ** (1.0 / w), x) for x, w in zip(items, weights, strict=True)
+                    if w > 0), reverse=True)
+    return [x for _, x in keyed[:k]]
+
+
+def draw_unit(group: dict, cfg: BatchingConfig, langs: Sequence[str], rng: random.Random) -> Unit:
+    """The rows drawn from one group: anchor first (if `always`), then sampled languages."""
+    by_lang = {v["lang"]: v for v in group["variants"]}
+    anchor = group["anchor_lang"]
+    pool = sorted(lang for lang in langs if lang != anchor and lang in by_lang)
+    weights = [cfg.mix.get(lang, 0.0) if cfg.mix else 1.0 for lang in pool]
+    drawn = _weighted_sample(pool, weights, cfg.langs_per_group, rng)
+    chosen = ([anchor] if cfg.anchor == "always" and anchor in by_lang else []) + drawn
+    return [{**by_lang[lang], "group_id": group["group_id"]} for lang in chosen]
+
+
+def epoch_units(
+    groups: Sequence[dict], cfg: BatchingConfig, langs: Sequence[str], seed: int, epoch: int
+) -> list[Unit]:
+    """One epoch of units in training order (deterministic in seed and epoch)."""
+    rng = random.Random(f"{seed}:{epoch}")
+    order = sorted(groups, key=lambda g: g["group_id"])
+    rng.shuffle(order)
+    units = [u for g in order if (u := draw_unit(g, cfg, langs, rng))]
+    if cfg.mode == "shuffled":
+        rows = [r for u in units for r in u]
+        rng.shuffle(rows)
+        it = iter(rows)
+        units = [[next(it) for _ in u] for u in units]
+    return units
+
+
+def deal(units: list[Unit], per_rank: int, world_size: int) -> list[Step]:
+    """Deal one epoch of units to `world_size` ranks, `per_rank` units per rank and step.
+
+    A last partial step is dealt round-robin; if it cannot give every rank a unit, it is
+    merged into the step before, so no unit is dropped and all ranks step together.
+    """
+    if len(units) < world_size:
+        raise ValueError(f"{len(units)} units cannot feed {world_size} workers")
+    size = per_rank * world_size
+    chunks = [units[i : i + size] for i in range(0, len(units), size)]
+    if len(chunks) > 1 and len(chunks[-1]) < world_size:
+        chunks[-2].extend(chunks.pop())
+    return [[chunk[r::world_size] for r in range(world_size)] for chunk in chunks]
+
+
+def schedule(
+    units_for_epoch: Callable[[int], list[Unit]], per_rank: int, world_size: int, steps: int
+) -> list[dict[str, Any]]:
+    """`steps` steps, epoch after epoch: [{"step", "epoch", "ranks": Step}]."""
+    out: list[dict[str, Any]] = []
+    epoch = 0
+    while len(out) < steps:
+        for ranks in deal(units_for_epoch(epoch), per_rank, world_size):
+            out.append({"step": len(out), "epoch": epoch, "ranks": ranks})
+            if len(out) == steps:
+                break
+        epoch += 1
+    return out
+
+
+def plan_groups(
+    groups: Sequence[dict], cfg: BatchingConfig, langs: Sequence[str], world_size: int,
+    steps: int, seed: int,
+) -> list[dict[str, Any]]:
+    """The whole alignment schedule over equivalence groups."""
+    return schedule(lambda e: epoch_units(groups, cfg, langs, seed, e), cfg.groups_per_batch,
+                    world_size, steps)
+
+
+def collate(units: list[Unit], tokenizer: Any, max_len: int) -> dict[str, torch.Tensor]:
+    """Rows -> padded `input_ids`, `attention_mask`, `labels` (loss on the response only).
+
+    A row with an empty prompt and no context is plain text (pretraining): loss on all of it.
+    Over-long rows lose prompt tokens from the left, so the question and answer survive.
+    """
+    ids, labels = [], []
+    eos = tokenizer.eos_token_id
+    for row in (r for u in units for r in u):
+        if not row["prompt"] and not row.get("context"):
+            prompt, answer = [], tokenizer.encode(row["chosen"])
+        else:
+            prompt = tokenizer.encode(rag_prompt(row["prompt"], row["context"] or []))
+            answer = tokenizer.encode(answer_text(row["chosen"]), add_special_tokens=False)
+        answer = (answer + [eos])[:max_len]
+        prompt = prompt[max(0, len(prompt) + len(answer) - max_len):]
+        ids.append(prompt + answer)
+        labels.append([-100] * len(prompt) + answer)
+    width = max(map(len, ids))
+    pad = tokenizer.pad_token_id
+    return {
+        "input_ids": torch.tensor([x + [pad] * (width - len(x)) for x in ids]),
+        "attention_mask": torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids]),
+        "labels": torch.tensor([y + [-100] * (width - len(y)) for y in labels]),
+    }

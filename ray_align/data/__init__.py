@@ -1,0 +1,1 @@
+"""Data stages: sources, translation backends, quality checks, grouping, rejects."""

@@ -1,0 +1,41 @@
+"""Arrow schemas of the data contracts (see DESIGN.md section 3)."""
+
+import hashlib
+
+import pyarrow as pa
+
+VARIANT = pa.struct(
+    [
+        ("lang", pa.string()),
+        ("prompt", pa.string()),
+        ("chosen", pa.string()),
+        ("rejected", pa.string()),
+        ("context", pa.list_(pa.string())),
+        ("quality", pa.float64()),
+        ("translator", pa.string()),
+    ]
+)
+
+GROUP = pa.schema(
+    [("group_id", pa.string()), ("anchor_lang", pa.string()), ("variants", pa.list_(VARIANT))]
+)
+
+REJECT = pa.schema(
+    [
+        ("stage", pa.string()),
+        ("reason", pa.string()),
+        ("file", pa.string()),
+        ("row", pa.int64()),  # 0-based line / row in `file`
+        ("record", pa.string()),  # the offending input, as JSON (or its repr if not decodable)
+    ]
+)
+
+
+def group_id(source_id: str) -> str:
+    """Stable id of the equivalence group of a source example."""
+    return hashlib.sha1(source_id.encode()).hexdigest()[:16]
+
+
+def is_test(gid: str, fraction: float) -> bool:
+    """Deterministic train/test split of groups by id hash."""
+    return int(gid[:8], 16) / 0xFFFFFFFF < fraction

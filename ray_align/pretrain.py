@@ -1,0 +1,58 @@
+"""The base model: a given checkpoint, or a tiny Llama pretrained here on an English-heavy mix.
+
+Real LLMs see far more English than anything else; the demo base does too: it is trained from
+scratch (tokenizer included) on the train-split groups, `english_share` of the rows English
+and the rest spread over every other language, held-out ones included (pretraining, unlike
+alignment, has seen them, as a real LLM's has).
+"""
+
+from __future__ import annotations
+
+import random
+
+from ray_align.batching import schedule
+from ray_align.config import Config
+from ray_align.data.groups import read_groups
+from ray_align.model import build_model, save, train_tokenizer
+from ray_align.prompts import answer_text, rag_prompt
+from ray_align.runtime import StageResult, init_ray
+from ray_align.train.trainer import fit
+
+
+def pretrain_rows(groups: list[dict], anchor: str, english_share: float, seed: int) -> list[dict]:
+    """Plain-text rows (prompt "", the whole RAG example as `chosen`) at the English share."""
+    def text(v: dict) -> dict:
+        full = rag_prompt(v["prompt"], v["context"] or []) + answer_text(v["chosen"])
+        return {"group_id": "", "lang": v["lang"], "prompt": "", "chosen": full, "context": []}
+
+    english = [text(v) for g in groups for v in g["variants"] if v["lang"] == anchor]
+    others = [text(v) for g in groups for v in g["variants"] if v["lang"] != anchor]
+    n_other = min(len(others), round(len(english) * (1 - english_share) / english_share))
+    return english + random.Random(seed).sample(others, n_other)
+
+
+def run_pretrain(cfg: Config) -> StageResult:
+    """Write `base/model` (HF format) unless `model.path` names an existing base."""
+    if cfg.model.path:
+        return StageResult("pretrain", {"model": cfg.model.path}, {"skipped": True})
+    init_ray(cfg.ray)
+    out, p = cfg.root / "base", cfg.pretrain
+    groups = read_groups(cfg.root / "translate" / "groups", "train", cfg.translate.test_fraction,
+                         [cfg.langs.anchor, *cfg.langs.train, *cfg.langs.heldout])
+    rows = pretrain_rows(groups, cfg.langs.anchor, p.english_share, cfg.seed)
+    tokenizer = train_tokenizer((r["chosen"] for r in rows), cfg.model.vocab_size)
+    model = build_model(cfg.model, tokenizer, cfg.seed)
+    n_params = sum(t.numel() for t in model.parameters())
+    init = save(model, tokenizer, out / "init")
+    print(f"[pretrain] tiny Llama, {n_params / 1e6:.2f}M parameters, vocab {len(tokenizer)}; "
+          f"{len(rows)} rows ({p.english_share:.0%} English), {p.steps} steps", flush=True)
+
+    def units(epoch: int) -> list[list[dict]]:
+        order = rows[:]
+        random.Random(f"{p.seed}:{epoch}").shuffle(order)
+        return [[r] for r in order]
+
+    plan = schedule(units, p.examples_per_batch, p.num_workers, p.steps)
+    result = fit("pretrain", plan, str(init), p, out / "model", "sft", cfg.model.max_len)
+    result.counts |= {"parameters": n_params, "rows": len(rows)}
+    return result.save(out)

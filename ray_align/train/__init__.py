@@ -1,0 +1,1 @@
+"""Training on Ray Train + DeepSpeed: the worker loop, objectives, and the driver."""

@@ -1,0 +1,34 @@
+"""DeepSpeed ZeRO configuration and saving from any ZeRO stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ray_align.config import TrainConfig
+
+
+def ds_config(cfg: TrainConfig, micro_batch: int) -> dict[str, Any]:
+    """ZeRO stage `cfg.zero_stage`; bf16 on GPU, fp32 on CPU (gloo)."""
+    return {
+        "train_micro_batch_size_per_gpu": micro_batch,
+        "gradient_accumulation_steps": 1,
+        "gradient_clipping": 1.0,
+        "zero_optimization": {
+            "stage": cfg.zero_stage,
+            "stage3_gather_16bit_weights_on_model_save": cfg.zero_stage == 3,
+        },
+        "zero_allow_untested_optimizer": True,  # torch AdamW: no JIT build of DeepSpeed's Adam
+        "bf16": {"enabled": cfg.use_gpu},
+        "steps_per_print": 10**9,
+        "wall_clock_breakdown": False,
+    }
+
+
+def save_hf(engine: Any, tokenizer: Any, path: Path, rank: int, zero_stage: int) -> None:
+    """Write a Hugging Face checkpoint from rank 0 (every rank must call: ZeRO-3 gathers)."""
+    state = engine._zero3_consolidated_16bit_state_dict() if zero_stage == 3 else None
+    if rank == 0:
+        path.mkdir(parents=True, exist_ok=True)
+        engine.module.save_pretrained(path, state_dict=state, safe_serialization=True)
+        tokenizer.save_pretrained(path)
