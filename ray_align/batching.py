@@ -1,9 +1,9 @@
 """Batch composition: equivalence groups -> per-worker batches (DESIGN.md section 4).
 
-A *unit* is a list of rows that travel together. In `aligned` mode a unit is one group's
-drawn variants (English anchor + `langs_per_group` translations), so equivalents share a
-batch. In `shuffled` mode (the baseline) the same rows are shuffled across the epoch and
-re-packed into units of the same sizes, so batches have the same shapes but no equivalents.
+A *unit* is a list of rows that travel together: one group's drawn variants (English anchor +
+`langs_per_group` translations), so equivalents share a batch (`aligned`). The `shuffled`
+baseline takes that very plan and shuffles each epoch's rows across its batches, so both modes
+train on the same rows with the same batch shapes, only without equivalents together.
 `schedule` deals units to workers step by step: every worker gets the same number of steps,
 each unit appears exactly once per epoch, and the same seed gives the same batches.
 """
@@ -45,17 +45,11 @@ def draw_unit(group: dict, cfg: BatchingConfig, langs: Sequence[str], rng: rando
 def epoch_units(
     groups: Sequence[dict], cfg: BatchingConfig, langs: Sequence[str], seed: int, epoch: int
 ) -> list[Unit]:
-    """One epoch of units in training order (deterministic in seed and epoch)."""
+    """One epoch of whole-group units in training order (deterministic in seed and epoch)."""
     rng = random.Random(f"{seed}:{epoch}")
     order = sorted(groups, key=lambda g: g["group_id"])
     rng.shuffle(order)
-    units = [u for g in order if (u := draw_unit(g, cfg, langs, rng))]
-    if cfg.mode == "shuffled":
-        rows = [r for u in units for r in u]
-        rng.shuffle(rows)
-        it = iter(rows)
-        units = [[next(it) for _ in u] for u in units]
-    return units
+    return [u for g in order if (u := draw_unit(g, cfg, langs, rng))]
 
 
 def deal(units: list[Unit], per_rank: int, world_size: int) -> list[Step]:
@@ -92,9 +86,26 @@ def plan_groups(
     groups: Sequence[dict], cfg: BatchingConfig, langs: Sequence[str], world_size: int,
     steps: int, seed: int,
 ) -> list[dict[str, Any]]:
-    """The whole alignment schedule over equivalence groups."""
-    return schedule(lambda e: epoch_units(groups, cfg, langs, seed, e), cfg.groups_per_batch,
+    """The whole alignment schedule over equivalence groups, in `cfg.mode`."""
+    plan = schedule(lambda e: epoch_units(groups, cfg, langs, seed, e), cfg.groups_per_batch,
                     world_size, steps)
+    return shuffle_rows(plan, seed) if cfg.mode == "shuffled" else plan
+
+
+def shuffle_rows(plan: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    """The baseline: each epoch's rows shuffled across its steps and workers, shapes kept.
+
+    Built from the aligned plan, so both modes train on exactly the same rows and batch sizes,
+    a partial last epoch included.
+    """
+    for epoch in sorted({s["epoch"] for s in plan}):
+        steps = [s for s in plan if s["epoch"] == epoch]
+        rows = [r for s in steps for rank in s["ranks"] for u in rank for r in u]
+        random.Random(f"{seed}:{epoch}:shuffled").shuffle(rows)
+        it = iter(rows)
+        for s in steps:
+            s["ranks"] = [[[next(it) for _ in u] for u in rank] for rank in s["ranks"]]
+    return plan
 
 
 def collate(units: list[Unit], tokenizer: Any, max_len: int) -> dict[str, torch.Tensor]:

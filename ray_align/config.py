@@ -56,7 +56,7 @@ class ModelConfig(Strict):
     path: str | None = None
     vocab_size: int = 4096
     hidden_size: int = 128
-    num_layers: int = 4
+    num_layers: int = 2
     num_heads: int = 4
     intermediate_size: int = 384
     max_len: int = 192
@@ -113,6 +113,7 @@ class EvalConfig(Strict):
     per_lang: int = Field(100, gt=0)  # questions per language (a fixed sample of test groups)
     max_new_tokens: int = Field(16, gt=0)
     batch_size: int = Field(64, gt=0)
+    concurrency: int = Field(2, gt=0)  # generator actors per model
 
 
 class Config(Strict):
@@ -151,7 +152,8 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     node[leaf] = yaml.safe_load(raw)
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+                ) -> Config:
     """Load a YAML config (or the defaults), apply overrides, validate."""
     data: dict[str, Any] = {}
     if path is not None:

@@ -39,7 +39,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
     )
 
 
-def build_model(cfg: ModelConfig, tokenizer: PreTrainedTokenizerFast, seed: int) -> LlamaForCausalLM:
+def build_model(cfg: ModelConfig, tokenizer: PreTrainedTokenizerFast, seed: int
+                ) -> LlamaForCausalLM:
     """A randomly initialised Llama of `cfg`'s size."""
     torch.manual_seed(seed)
     config = LlamaConfig(

@@ -110,7 +110,7 @@ def run_translate(cfg: Config, source: str) -> StageResult:
             fn_constructor_kwargs={"backend": cfg.translate.backend, "anchor": anchor,
                                    "langs": langs},
             batch_size=cfg.translate.batch_size, batch_format="pyarrow",
-            concurrency=cfg.translate.concurrency, num_cpus=1,
+            compute=ray.data.ActorPoolStrategy(size=cfg.translate.concurrency),
         )
         .map_batches(check_batch, fn_kwargs={"min_share": cfg.translate.min_script_share},
                      batch_format="pyarrow")

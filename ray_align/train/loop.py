@@ -48,6 +48,9 @@ def train_loop(config: dict[str, Any]) -> None:
                                       config=ds_config(cfg, config["micro_batch"]))
     objective = OBJECTIVES[config["objective"]]
     name, total = config["name"], config["steps"]
+    if rank == 0:
+        print(f"[{name}] {world} workers ready (DeepSpeed ZeRO-{cfg.zero_stage}) in "
+              f"{time.time() - config['t0']:.0f} s", flush=True)
     t0, tokens, seen = time.time(), 0, 0
     for row in ray.train.get_dataset_shard("train").iter_rows():
         units = json.loads(row["ranks"])[rank]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,13 @@ def fit(
     steps = ray.data.from_items(
         [{"step": s["step"], "epoch": s["epoch"], "ranks": json.dumps(s["ranks"])} for s in plan]
     )
+    steps.context.enable_progress_bars = False  # the loop prints its own progress
     micro = max(sum(len(u) for u in s["ranks"][0]) for s in plan)
     trainer = TorchTrainer(
         train_loop,
         train_loop_config={
             "name": name, "model": model, "train": cfg, "objective": objective,
-            "steps": len(plan), "max_len": max_len, "micro_batch": micro,
+            "steps": len(plan), "max_len": max_len, "micro_batch": micro, "t0": time.time(),
         },
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu),
         datasets={"train": steps},

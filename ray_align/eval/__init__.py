@@ -1,0 +1,1 @@
+"""Evaluation (Ray Data batch inference): retrieve -> generate -> score -> report."""

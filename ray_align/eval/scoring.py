@@ -1,0 +1,44 @@
+"""Scoring: exact match after normalisation, per-language aggregates with intervals."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+
+import pandas as pd
+
+
+def normalise(text: str) -> str:
+    """NFKC, case-folded, punctuation dropped, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = "".join(" " if unicodedata.category(c).startswith("P") else c for c in text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def exact_match(prediction: str, answer: str) -> bool:
+    return normalise(prediction) == normalise(answer)
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion."""
+    if n == 0:
+        return 0.0, 0.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def per_language(df: pd.DataFrame, langs: list[str], anchor: str) -> dict[str, dict]:
+    """Accuracy (with interval), retrieval recall@k and gap to the anchor, per language."""
+    out: dict[str, dict] = {}
+    for lang in langs:
+        part = df[df["lang"] == lang]
+        n, correct = len(part), int(part["correct"].sum())
+        low, high = wilson(correct, n)
+        out[lang] = {"n": n, "accuracy": correct / n if n else 0.0, "ci_low": low,
+                     "ci_high": high, "recall": float(part["hit"].mean()) if n else 0.0}
+    for lang in langs:
+        out[lang]["gap"] = out[anchor]["accuracy"] - out[lang]["accuracy"]
+    return out

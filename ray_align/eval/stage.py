@@ -1,0 +1,83 @@
+"""The evaluate stage: per-language RAG accuracy of one or more models on the test groups."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import pyarrow as pa
+
+from ray_align.config import Config
+from ray_align.data.groups import read_groups
+from ray_align.eval import report
+from ray_align.eval.generation import Generator
+from ray_align.eval.retrieval import Retriever
+from ray_align.eval.scoring import exact_match, per_language
+from ray_align.runtime import StageResult, init_ray
+
+
+def eval_rows(cfg: Config) -> tuple[list[dict], list[str]]:
+    """(questions, retrieval corpus): the first `per_lang` test groups that have every language,
+    one row per group and language; the corpus is every distinct English context passage."""
+    langs = cfg.langs.all
+    groups = read_groups(cfg.root / "translate" / "groups")
+    corpus = sorted({p for g in groups for p in (g["variants"][0]["context"] or [])})
+    test = [g for g in read_groups(cfg.root / "translate" / "groups", "test",
+                                   cfg.translate.test_fraction)
+            if set(langs) <= {v["lang"] for v in g["variants"]}][: cfg.evaluate.per_lang]
+    rows = []
+    for g in test:
+        anchor = g["variants"][0]
+        relevant = [p for p in anchor["context"] or [] if anchor["chosen"] in p]
+        for v in g["variants"]:
+            if v["lang"] in langs:
+                rows.append({"group_id": g["group_id"], "lang": v["lang"], "question": v["prompt"],
+                             "answer": v["chosen"], "relevant": relevant})
+    return rows, corpus
+
+
+def score_batch(batch: pa.Table) -> pa.Table:
+    rows = batch.to_pylist()
+    for r in rows:
+        r["correct"] = exact_match(r["prediction"], r["answer"])
+    return pa.Table.from_pylist(rows)
+
+
+def run_evaluate(cfg: Config, models: dict[str, str]) -> StageResult:
+    """Evaluate each named model (HF path) on every language; write results, table and plot."""
+    import ray.data
+
+    init_ray(cfg.ray)
+    t0, e = time.time(), cfg.evaluate
+    out = cfg.root / "eval"
+    rows, corpus = eval_rows(cfg)
+    print(f"[evaluate] {len(rows)} questions ({len(rows) // len(cfg.langs.all)} per language), "
+          f"{len(corpus)} passages, models: {', '.join(models)}", flush=True)
+    retrieved = (
+        ray.data.from_arrow(pa.Table.from_pylist(rows))
+        .map_batches(Retriever, fn_constructor_kwargs={"passages": corpus, "k": e.k},
+                     batch_size=e.batch_size, batch_format="pyarrow",
+                     compute=ray.data.ActorPoolStrategy(size=1))
+        .repartition(max(1, len(rows) // e.batch_size))
+        .materialize()
+    )
+    results, predictions = {}, []
+    for name, path in models.items():
+        scored = retrieved.map_batches(
+            Generator, fn_constructor_kwargs={"model": path, "max_new_tokens": e.max_new_tokens,
+                                              "max_len": cfg.model.max_len},
+            batch_size=e.batch_size, batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=e.concurrency),
+        ).map_batches(score_batch, batch_format="pyarrow")
+        df = scored.to_pandas()
+        results[name] = per_language(df, cfg.langs.all, cfg.langs.anchor)
+        predictions.append(df.assign(model=name))
+        print(f"[evaluate] {name}: " + " ".join(
+            f"{lang} {100 * s['accuracy']:.0f}" for lang, s in results[name].items()), flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    pd.concat(predictions).drop(columns=["relevant"]).to_parquet(out / "predictions.parquet")
+    meta = {"k": e.k, "per_lang": len(rows) // len(cfg.langs.all), "models": models}
+    outputs = report.write(results, out, cfg.langs.anchor, cfg.langs.train, cfg.langs.heldout,
+                           meta)
+    counts = {"questions": len(rows), "seconds": round(time.time() - t0, 1)}
+    return StageResult("evaluate", outputs, counts).save(out)

@@ -1,0 +1,67 @@
+import pytest
+
+from ray_align.cli import main
+from ray_align.config import ConfigError, load_config
+
+
+def test_defaults_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("align:\n  steps: 7\n  batching:\n    mode: shuffled\n")
+    cfg = load_config(
+        path, ["align.batching.mix={de: 2, ja: 1}", "evaluate.k=3", "ray.address=auto"]
+    )
+    assert cfg.align.steps == 7
+    assert cfg.align.batching.mode == "shuffled"
+    assert cfg.align.batching.mix == {"de": 2.0, "ja": 1.0}
+    assert cfg.evaluate.k == 3 and cfg.ray.address == "auto"
+    assert cfg.langs.all[0] == "en" and len(cfg.langs.all) == 11
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        (["align.stepz=3"], "align.stepz"),
+        (["align.batching.mode=sideways"], "align.batching.mode"),
+        (["align.steps=-1"], "align.steps"),
+        (["evaluate.k=many"], "evaluate.k"),
+        (["langs.train=[en, de]"], "langs"),
+        (["align.batching.anchor=never", "align.batching.langs_per_group=0"], "batching"),
+    ],
+)
+def test_bad_key_or_value_names_the_key(overrides, named):
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        load_config(None, overrides)
+
+
+def test_bad_override_syntax_and_file(tmp_path):
+    with pytest.raises(ConfigError, match="key.path=value"):
+        load_config(None, ["align.steps"])
+    with pytest.raises(ConfigError, match="seed"):
+        load_config(None, ["seed.x=1"])
+    with pytest.raises(ConfigError, match="not a section"):
+        load_config(None, ["seed=1", "seed.x=1"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="bad.yaml"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="missing.yaml"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_demo_config_is_valid():
+    cfg = load_config("configs/demo.yaml")
+    assert cfg.align.num_workers == 2 and cfg.align.zero_stage == 2
+
+
+def test_cli_help_and_config_errors(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("demo", "translate", "align", "evaluate", "pretrain", "world"):
+        assert command in out
+    with pytest.raises(SystemExit):
+        main(["align", "--help"])
+    assert "--set" in capsys.readouterr().out
+    assert main(["align", "--set", "align.nope=1"]) == 2
+    assert "align.nope" in capsys.readouterr().err
