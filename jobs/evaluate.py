@@ -1,4 +1,4 @@
-"""Ray job entrypoint: `ray job submit --working-dir . -- python jobs/evaluate.py --config FILE`."""
+"""Ray job entrypoint: `ray job submit --working-dir . -- python jobs/evaluate.py --config F`."""
 
 import sys
 

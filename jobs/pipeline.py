@@ -1,4 +1,4 @@
-"""Ray job entrypoint: `ray job submit --working-dir . -- python jobs/pipeline.py --config FILE`."""
+"""Ray job entrypoint: `ray job submit --working-dir . -- python jobs/pipeline.py --config F`."""
 
 import sys
 

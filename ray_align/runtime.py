@@ -16,7 +16,7 @@ WORKER_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1", "TOKENIZERS_PARALLELIS
 
 
 def init_ray(cfg: RayConfig) -> None:
-    """Connect to `cfg.address`, or start an embedded local Ray (idempotent)."""
+    """Connect to `cfg.address` (or $RAY_ADDRESS), else start an embedded local Ray."""
     import ray
 
     if ray.is_initialized():
@@ -24,8 +24,9 @@ def init_ray(cfg: RayConfig) -> None:
     for key, value in WORKER_ENV.items():
         os.environ.setdefault(key, value)
     env = {"env_vars": {k: os.environ[k] for k in WORKER_ENV}}
-    if cfg.address:
-        ray.init(address=cfg.address, runtime_env=env)
+    address = cfg.address or os.environ.get("RAY_ADDRESS")  # set inside `ray job submit`
+    if address:
+        ray.init(address=address, runtime_env=env)
         return
     # Logical CPUs: Ray Data stages and Train workers each hold one; torch runs one thread per
     # worker, so a 2-core machine can host the 2 train workers and the data actors beside them.

@@ -29,7 +29,8 @@ def table(results: dict[str, dict[str, dict]], anchor: str, train: list[str],
     return "\n".join(lines)
 
 
-def plot(results: dict[str, dict[str, dict]], langs: list[str], path: Path) -> Path:
+def plot(results: dict[str, dict[str, dict]], langs: list[str], heldout: list[str], path: Path
+         ) -> Path:
     """Grouped bars of accuracy per language and model, with 95% intervals."""
     import matplotlib
 
@@ -45,7 +46,7 @@ def plot(results: dict[str, dict[str, dict]], langs: list[str], path: Path) -> P
                         for j, lang in enumerate(langs)]).T
         ax.bar(x + (i - (len(results) - 1) / 2) * width, 100 * acc, width, yerr=100 * err,
                label=model, capsize=2)
-    ax.set_xticks(x, langs)
+    ax.set_xticks(x, [f"{lang}\n(held out)" if lang in heldout else lang for lang in langs])
     ax.set_ylabel("exact-match accuracy (%)")
     ax.set_title("RAG accuracy per language (95% Wilson intervals)")
     ax.legend()
@@ -63,6 +64,6 @@ def write(results: dict[str, dict[str, dict]], out: Path, anchor: str, train: li
     (out / "report.md").write_text(
         "# RAG accuracy per language (exact match, %)\n\n" + md + "\n\n![accuracy](accuracy.png)\n"
     )
-    plot(results, [anchor, *train, *heldout], out / "accuracy.png")
+    plot(results, [anchor, *train, *heldout], heldout, out / "accuracy.png")
     return {"results": str(out / "results.json"), "report": str(out / "report.md"),
             "plot": str(out / "accuracy.png"), "table": md}
