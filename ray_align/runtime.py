@@ -11,8 +11,12 @@ from typing import Any
 from ray_align.config import RayConfig
 
 # Passed to every Ray worker. Ray Train's report() costs ~1.8 s at the default health-check
-# interval; 0.1 s makes per-step reporting cheap.
-WORKER_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1", "TOKENIZERS_PARALLELISM": "false"}
+# interval; 0.1 s makes per-step reporting cheap. Train's print patch logs each line twice.
+WORKER_ENV = {
+    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1",
+    "RAY_TRAIN_ENABLE_PRINT_PATCH": "0",
+    "TOKENIZERS_PARALLELISM": "false",
+}
 
 
 def init_ray(cfg: RayConfig) -> None:
@@ -21,9 +25,10 @@ def init_ray(cfg: RayConfig) -> None:
 
     if ray.is_initialized():
         return
-    for key, value in WORKER_ENV.items():
-        os.environ.setdefault(key, value)
-    env = {"env_vars": {k: os.environ[k] for k in WORKER_ENV}}
+    # Only what the environment lacks: a job's own runtime env may set these already, and Ray
+    # refuses a driver runtime env that repeats a job's keys.
+    env = {"env_vars": {k: v for k, v in WORKER_ENV.items() if k not in os.environ}}
+    os.environ.update(env["env_vars"])
     address = cfg.address or os.environ.get("RAY_ADDRESS")  # set inside `ray job submit`
     if address:
         ray.init(address=address, runtime_env=env)
