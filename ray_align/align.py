@@ -13,9 +13,11 @@ from ray_align.train.trainer import fit
 
 
 def run_align(
-    cfg: Config, base: str, mode: Literal["aligned", "shuffled"] | None = None
+    cfg: Config, base: str, mode: Literal["aligned", "shuffled"] | None = None,
+    out: Path | None = None,
 ) -> StageResult:
-    """Train `base` with `cfg.align`; `mode` overrides `align.batching.mode`.
+    """Train `base` with `cfg.align` into `out` (default `align/<mode>`); `mode` overrides
+    `align.batching.mode`.
 
     Only the train split and the train languages are used: held-out languages never appear.
     """
@@ -30,7 +32,7 @@ def run_align(
     print(f"[align:{batching.mode}] {len(groups)} groups, {a.steps} steps x {a.num_workers} "
           f"workers x {batching.groups_per_batch} groups, {rows} rows, objective {a.objective}",
           flush=True)
-    out: Path = cfg.root / "align" / batching.mode
+    out = out or cfg.root / "align" / batching.mode
     result = fit(f"align-{batching.mode}", plan, base, a, out / "model", a.objective,
                  cfg.model.max_len)
     result.counts |= {"groups": len(groups), "rows": rows, "mode": batching.mode}

@@ -29,7 +29,5 @@ def run_pipeline(cfg: Config) -> StageResult:
         models[mode] = run_align(cfg, base, mode).outputs["model"]
     result = run_evaluate(cfg, models)
     minutes = (time.time() - t0) / 60
-    print(f"\nRAG exact-match accuracy (%) per language, {cfg.evaluate.per_lang} questions each; "
-          f"report: {result.outputs['report']}\n\n{result.outputs['table']}\n\n"
-          f"pipeline finished in {minutes:.1f} min", flush=True)
+    print(f"pipeline finished in {minutes:.1f} min", flush=True)
     return StageResult("pipeline", result.outputs, {"minutes": round(minutes, 2)})

@@ -51,4 +51,5 @@ def test_pipeline_small_slice(ray_local, tmp_path, capsys):
     for lang in cfg.langs.all:
         assert f"| {lang}" in table
     assert "held out" in table and "gap to en" in table
-    assert "pipeline finished" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert table in printed and "pipeline finished" in printed

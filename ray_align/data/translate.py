@@ -7,7 +7,6 @@ from collections import Counter
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ray_align.config import Config
 from ray_align.data.quality import check_variant
@@ -114,51 +113,44 @@ def run_translate(cfg: Config, source: str) -> StageResult:
         )
         .map_batches(check_batch, fn_kwargs={"min_share": cfg.translate.min_script_share},
                      batch_format="pyarrow")
+        .materialize()
     )
-    table = pa.concat_tables(ray.get(checked.to_arrow_refs()))
-    # A group without its anchor is no group: its other variants are rejected with it.
-    bad_anchor = pc.and_(pc.equal(table["lang"], anchor), pc.is_valid(table["reason"]))
-    lost = set(table.filter(bad_anchor)["group_id"].to_pylist())
-    if lost:
-        orphan = pc.and_(pc.is_in(table["group_id"], pa.array(sorted(lost))),
-                         pc.is_null(table["reason"]))
-        table = table.set_column(
-            table.schema.get_field_index("reason"), "reason",
-            pc.if_else(orphan, "anchor variant rejected", table["reason"]),
-        )
-    ok = pc.is_null(table["reason"])
-    accepted, bad = table.filter(ok), table.filter(pc.invert(ok))
-    for r in bad.to_pylist():
+    # Only rejects come back to the driver; accepted variants stay in the object store. The
+    # anchor is the validated source itself, so every group keeps its anchor.
+    bad = checked.filter(lambda r: r["reason"] is not None).take_all()
+    for r in bad:
         stage = "translate" if r["reason"] == "untranslatable" else "quality"
         record = {k: r[k] for k in ("group_id", "lang", "prompt", "chosen")}
         rejects.append(reject(stage, r["reason"], source, r["source_row"], record))
+    accepted = checked.filter(lambda r: r["reason"] is None)
 
     groups_dir = out / "groups"
+    n_variants = checked.count()
     groups = (
-        ray.data.from_arrow(accepted)
-        .groupby("group_id", num_partitions=max(1, accepted.num_rows // 20_000))
+        accepted.groupby("group_id", num_partitions=max(1, n_variants // 20_000))
         .map_groups(assemble_group, fn_kwargs={"anchor": anchor}, batch_format="pyarrow")
         .materialize()
     )
     groups.write_parquet(str(groups_dir), mode="overwrite")
     n_groups = groups.count()
     write_rejects(out / "rejects.parquet", rejects)
+    by_lang = {r["lang"]: r["count()"] for r in accepted.groupby("lang").count().take_all()}
 
     n_rejected_src = sum(r["stage"] == "source" for r in rejects)
     counts = {
         "source_in": n_in,
         "source_accepted": n_in - n_rejected_src,
         "source_rejected": n_rejected_src,
-        "variants_in": table.num_rows,
-        "variants_accepted": accepted.num_rows,
-        "variants_rejected": bad.num_rows,
+        "variants_in": n_variants,
+        "variants_accepted": n_variants - len(bad),
+        "variants_rejected": len(bad),
         "groups": n_groups,
-        "accepted_by_lang": dict(sorted(Counter(accepted["lang"].to_pylist()).items())),
+        "accepted_by_lang": dict(sorted(by_lang.items())),
         "rejects_by_reason": dict(Counter(r["reason"].split(":")[0] for r in rejects)),
         "seconds": round(time.time() - t0, 1),
     }
     print(f"[translate] sources: {n_in} in = {counts['source_accepted']} accepted + "
-          f"{n_rejected_src} rejected; variants: {table.num_rows} = {accepted.num_rows} "
-          f"accepted + {bad.num_rows} rejected; {n_groups} groups -> {groups_dir}", flush=True)
+          f"{n_rejected_src} rejected; variants: {n_variants} = {n_variants - len(bad)} "
+          f"accepted + {len(bad)} rejected; {n_groups} groups -> {groups_dir}", flush=True)
     outputs = {"groups": str(groups_dir), "rejects": str(out / "rejects.parquet")}
     return StageResult("translate", outputs, counts).save(out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -43,13 +44,14 @@ def score_batch(batch: pa.Table) -> pa.Table:
     return pa.Table.from_pylist(rows)
 
 
-def run_evaluate(cfg: Config, models: dict[str, str]) -> StageResult:
-    """Evaluate each named model (HF path) on every language; write results, table and plot."""
+def run_evaluate(cfg: Config, models: dict[str, str], out: Path | None = None) -> StageResult:
+    """Evaluate each named model (HF path) on every language; write results, table and plot
+    to `out` (default `eval/`)."""
     import ray.data
 
     init_ray(cfg.ray)
     t0, e = time.time(), cfg.evaluate
-    out = cfg.root / "eval"
+    out = out or cfg.root / "eval"
     rows, corpus = eval_rows(cfg)
     print(f"[evaluate] {len(rows)} questions ({len(rows) // len(cfg.langs.all)} per language), "
           f"{len(corpus)} passages, models: {', '.join(models)}", flush=True)
@@ -79,5 +81,7 @@ def run_evaluate(cfg: Config, models: dict[str, str]) -> StageResult:
     meta = {"k": e.k, "per_lang": len(rows) // len(cfg.langs.all), "models": models}
     outputs = report.write(results, out, cfg.langs.anchor, cfg.langs.train, cfg.langs.heldout,
                            meta)
+    print(f"\nRAG exact-match accuracy (%) per language, {meta['per_lang']} questions each "
+          f"(report: {outputs['report']})\n\n{outputs['table']}\n", flush=True)
     counts = {"questions": len(rows), "seconds": round(time.time() - t0, 1)}
     return StageResult("evaluate", outputs, counts).save(out)
