@@ -3,9 +3,12 @@
 import json
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
+from ray_align.align import run_align
 from ray_align.config import load_config
+from ray_align.model import load_model, load_tokenizer
 from ray_align.pipeline import run_pipeline
 
 SMALL = [
@@ -18,10 +21,17 @@ SMALL = [
 ]
 
 
-@pytest.mark.slow
-def test_pipeline_small_slice(ray_local, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def small_run(ray_local, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("pipeline")
     cfg = load_config("configs/demo.yaml", [f"workdir={tmp_path}", *SMALL])
-    result = run_pipeline(cfg)
+    return cfg, run_pipeline(cfg)
+
+
+@pytest.mark.slow
+def test_pipeline_small_slice(small_run):
+    cfg, result = small_run
+    tmp_path = cfg.root
     for path in ("world/source.jsonl", "translate/groups", "translate/rejects.parquet",
                  "translate/stage.json", "base/model/model.safetensors",
                  "base/model/tokenizer.json", "align/aligned/model/model.safetensors",
@@ -51,5 +61,23 @@ def test_pipeline_small_slice(ray_local, tmp_path, capsys):
     for lang in cfg.langs.all:
         assert f"| {lang}" in table
     assert "held out" in table and "gap to en" in table
-    printed = capsys.readouterr().out
-    assert table in printed and "pipeline finished" in printed
+    assert (tmp_path / "eval/report.md").read_text().count(table) == 1
+
+
+@pytest.mark.slow
+def test_zero3_alignment_saves_a_loadable_checkpoint(small_run):
+    """ZeRO-3 shards the parameters; the saved checkpoint must still be the whole model."""
+    cfg, _ = small_run
+    base = cfg.root / "base/model"
+    cfg = cfg.model_copy(update={"align": cfg.align.model_copy(update={"zero_stage": 3,
+                                                                         "steps": 2})})
+    out = cfg.root / "zero3" / "model"
+    for _ in range(2):  # a second run of the same name starts afresh
+        result = run_align(cfg, str(base), "aligned", out.parent)
+        assert result.counts["step"] == 2
+    trained, before = load_file(out / "model.safetensors"), load_file(base / "model.safetensors")
+    assert trained.keys() == before.keys()
+    assert all(trained[k].shape == before[k].shape for k in before)
+    assert any(not trained[k].equal(before[k]) for k in before)
+    assert load_model(out)(input_ids=torch.tensor([[1, 2, 3]])).logits.shape[-1] == len(
+        load_tokenizer(out))

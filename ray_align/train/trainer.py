@@ -31,6 +31,8 @@ def fit(
     )
     steps.context.enable_progress_bars = False  # the loop prints its own progress
     micro = max(sum(len(u) for u in s["ranks"][0]) for s in plan)
+    # A fresh run: Ray Train would otherwise pick up an earlier run's snapshot of this name.
+    shutil.rmtree(out.parent / "ray_results" / name, ignore_errors=True)
     trainer = TorchTrainer(
         train_loop,
         train_loop_config={
