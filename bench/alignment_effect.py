@@ -19,6 +19,7 @@ from pathlib import Path
 from ray_align.align import run_align
 from ray_align.config import load_config
 from ray_align.eval.stage import run_evaluate
+from ray_align.pretrain import base_path
 
 T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228]  # df 1..10
 
@@ -38,7 +39,7 @@ def main() -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[])
     args = p.parse_args()
     cfg = load_config(args.config, args.overrides)
-    base = cfg.model.path or str(cfg.root / "base" / "model")
+    base = base_path(cfg)
     out = cfg.root / "bench"
     runs: list[dict] = []
     for seed in range(args.seeds):

@@ -19,6 +19,7 @@ from ray_align.batching import collate, plan_groups
 from ray_align.config import load_config
 from ray_align.data.groups import read_groups
 from ray_align.model import load_model, load_tokenizer
+from ray_align.pretrain import base_path
 from ray_align.runtime import init_ray
 from ray_align.train.trainer import fit
 
@@ -48,7 +49,7 @@ def main() -> None:
     args = p.parse_args()
     cfg = load_config(args.config, [*args.overrides, f"align.steps={args.steps}"])
     a, langs = cfg.align, [cfg.langs.anchor, *cfg.langs.train]
-    base = cfg.model.path or str(cfg.root / "base" / "model")
+    base = base_path(cfg)
     groups = read_groups(cfg.root / "translate" / "groups", "train", cfg.translate.test_fraction,
                          langs)
     plan = plan_groups(groups, a.batching, langs, a.num_workers, a.steps, a.seed)

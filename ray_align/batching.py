@@ -19,7 +19,8 @@ import torch
 from ray_align.config import BatchingConfig
 from ray_align.prompts import answer_text, rag_prompt
 
-Row = dict[str, Any]  # group_id, lang, prompt, chosen, rejected, context
+ROW_FIELDS = ("lang", "prompt", "chosen", "rejected", "context")
+Row = dict[str, Any]  # ROW_FIELDS + group_id
 Unit = list[Row]
 Step = list[list[Unit]]  # rank -> units
 
@@ -39,7 +40,8 @@ def draw_unit(group: dict, cfg: BatchingConfig, langs: Sequence[str], rng: rando
     weights = [cfg.mix.get(lang, 0.0) if cfg.mix else 1.0 for lang in pool]
     drawn = _weighted_sample(pool, weights, cfg.langs_per_group, rng)
     chosen = ([anchor] if cfg.anchor == "always" and anchor in by_lang else []) + drawn
-    return [{**by_lang[lang], "group_id": group["group_id"]} for lang in chosen]
+    return [{"group_id": group["group_id"], **{k: by_lang[lang][k] for k in ROW_FIELDS}}
+            for lang in chosen]
 
 
 def epoch_units(

@@ -28,21 +28,19 @@ def _pretrain(cfg: Config) -> StageResult:
     return run_pretrain(cfg)
 
 
-def _base(cfg: Config) -> str:
-    return cfg.model.path or str(cfg.root / "base" / "model")
-
-
 def _align(cfg: Config) -> StageResult:
     from ray_align.align import run_align
+    from ray_align.pretrain import base_path
 
-    return run_align(cfg, _base(cfg))
+    return run_align(cfg, base_path(cfg))
 
 
 def _evaluate(cfg: Config) -> StageResult:
     from ray_align.eval.stage import run_evaluate
+    from ray_align.pretrain import base_path
 
     align = cfg.root / "align"
-    models = {"base": _base(cfg)}
+    models = {"base": base_path(cfg)}
     models |= {m: str(align / m / "model") for m in ("shuffled", "aligned")
                if (align / m / "model").exists()}
     return run_evaluate(cfg, models)

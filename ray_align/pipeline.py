@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from ray_align.align import run_align
 from ray_align.config import Config
 from ray_align.data.translate import run_translate
+from ray_align.eval import report
 from ray_align.eval.stage import run_evaluate
 from ray_align.pretrain import run_pretrain
 from ray_align.runtime import StageResult, init_ray
@@ -28,6 +30,9 @@ def run_pipeline(cfg: Config) -> StageResult:
     for mode in ("shuffled", "aligned"):
         models[mode] = run_align(cfg, base, mode).outputs["model"]
     result = run_evaluate(cfg, models)
+    logs = {mode: Path(models[mode]) / "train_log.json" for mode in ("shuffled", "aligned")}
+    loss_plot = report.plot_losses(logs, cfg.root / "eval" / "loss.png")
     minutes = (time.time() - t0) / 60
     print(f"pipeline finished in {minutes:.1f} min", flush=True)
-    return StageResult("pipeline", result.outputs, {"minutes": round(minutes, 2)})
+    outputs = result.outputs | {"loss_plot": str(loss_plot)}
+    return StageResult("pipeline", outputs, {"minutes": round(minutes, 2)})

@@ -9,6 +9,7 @@ alignment, has seen them, as a real LLM's has).
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 from ray_align.batching import schedule
 from ray_align.config import Config
@@ -23,12 +24,18 @@ def pretrain_rows(groups: list[dict], anchor: str, english_share: float, seed: i
     """Plain-text rows (prompt "", the whole RAG example as `chosen`) at the English share."""
     def text(v: dict) -> dict:
         full = rag_prompt(v["prompt"], v["context"] or []) + answer_text(v["chosen"])
-        return {"group_id": "", "lang": v["lang"], "prompt": "", "chosen": full, "context": []}
+        return {"group_id": "", "lang": v["lang"], "prompt": "", "chosen": full, "rejected": None,
+                "context": []}
 
     english = [text(v) for g in groups for v in g["variants"] if v["lang"] == anchor]
     others = [text(v) for g in groups for v in g["variants"] if v["lang"] != anchor]
     n_other = min(len(others), round(len(english) * (1 - english_share) / english_share))
     return english + random.Random(seed).sample(others, n_other)
+
+
+def base_path(cfg: Config) -> str:
+    """Where the base model is: `model.path`, else the one `run_pretrain` writes."""
+    return cfg.model.path or str(cfg.root / "base" / "model")
 
 
 def run_pretrain(cfg: Config) -> StageResult:
@@ -53,6 +60,6 @@ def run_pretrain(cfg: Config) -> StageResult:
         return [[r] for r in order]
 
     plan = schedule(units, p.examples_per_batch, p.num_workers, p.steps)
-    result = fit("pretrain", plan, str(init), p, out / "model", "sft", cfg.model.max_len)
+    result = fit("pretrain", plan, str(init), p, Path(base_path(cfg)), "sft", cfg.model.max_len)
     result.counts |= {"parameters": n_params, "rows": len(rows)}
     return result.save(out)

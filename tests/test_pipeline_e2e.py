@@ -36,7 +36,8 @@ def test_pipeline_small_slice(small_run):
                  "translate/stage.json", "base/model/model.safetensors",
                  "base/model/tokenizer.json", "align/aligned/model/model.safetensors",
                  "align/shuffled/model/model.safetensors", "eval/results.json",
-                 "eval/report.md", "eval/accuracy.png", "eval/predictions.parquet"):
+                 "eval/report.md", "eval/accuracy.png", "eval/predictions.parquet",
+                 "eval/loss.png", "align/aligned/model/train_log.json"):
         assert (tmp_path / path).exists(), path
     stages = {s: json.loads((tmp_path / s / "stage.json").read_text())
               for s in ("translate", "base", "align/aligned", "align/shuffled", "eval")}

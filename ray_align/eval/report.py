@@ -56,6 +56,26 @@ def plot(results: dict[str, dict[str, dict]], langs: list[str], heldout: list[st
     return path
 
 
+def plot_losses(logs: dict[str, Path], path: Path) -> Path:
+    """Training loss per logged step of each run (from its checkpoint's `train_log.json`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, log_path in logs.items():
+        log = json.loads(log_path.read_text())
+        ax.plot([m["step"] for m in log], [m["loss"] for m in log], label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (rank 0, mean over log window)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def write(results: dict[str, dict[str, dict]], out: Path, anchor: str, train: list[str],
           heldout: list[str], meta: dict) -> dict[str, str]:
     out.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from ray_align.config import Config
 from ray_align.data.groups import read_groups
+from ray_align.data.schema import is_test
 from ray_align.eval import report
 from ray_align.eval.generation import Generator
 from ray_align.eval.retrieval import Retriever
@@ -23,9 +24,8 @@ def eval_rows(cfg: Config) -> tuple[list[dict], list[str]]:
     langs = cfg.langs.all
     groups = read_groups(cfg.root / "translate" / "groups")
     corpus = sorted({p for g in groups for p in (g["variants"][0]["context"] or [])})
-    test = [g for g in read_groups(cfg.root / "translate" / "groups", "test",
-                                   cfg.translate.test_fraction)
-            if set(langs) <= {v["lang"] for v in g["variants"]}][: cfg.evaluate.per_lang]
+    test = [g for g in groups if is_test(g["group_id"], cfg.translate.test_fraction)
+            and set(langs) <= {v["lang"] for v in g["variants"]}][: cfg.evaluate.per_lang]
     rows = []
     for g in test:
         anchor = g["variants"][0]

@@ -51,7 +51,7 @@ def train_loop(config: dict[str, Any]) -> None:
     if rank == 0:
         print(f"[{name}] {world} workers ready (DeepSpeed ZeRO-{cfg.zero_stage}) in "
               f"{time.time() - config['t0']:.0f} s", flush=True)
-    t0, tokens, seen = time.time(), 0, 0
+    t0, tokens, seen, window, log = time.time(), 0, 0, [], []
     for row in ray.train.get_dataset_shard("train").iter_rows():
         units = json.loads(row["ranks"])[rank]
         batch = {k: v.to(engine.device) for k, v in
@@ -60,12 +60,16 @@ def train_loop(config: dict[str, Any]) -> None:
         engine.backward(loss)
         engine.step()
         step = row["step"] + 1
-        tokens += int(batch["attention_mask"].sum()) * world
+        tokens += int(batch["attention_mask"].sum()) * world  # rank 0's count, x world
         seen += sum(len(u) for u in units)
+        window.append(metrics)
         if step % cfg.log_every and step != total:
             continue
+        metrics = {k: sum(m[k] for m in window) / len(window) for k in metrics}  # this rank's
         metrics |= {"step": step, "epoch": row["epoch"], "lr": schedule.get_last_lr()[0],
                     "tokens_per_s": tokens / (time.time() - t0), "rows_seen_rank": seen}
+        window = []
+        log.append(metrics)
         if rank == 0:
             print(f"[{name}] step {step}/{total} loss {metrics['loss']:.3f} "
                   f"{metrics['tokens_per_s']:.0f} tok/s", flush=True)
@@ -74,5 +78,7 @@ def train_loop(config: dict[str, Any]) -> None:
             continue
         with tempfile.TemporaryDirectory() as tmp:
             save_hf(engine, tokenizer, Path(tmp), rank, cfg.zero_stage)
+            if rank == 0:
+                (Path(tmp) / "train_log.json").write_text(json.dumps(log, indent=1))
             checkpoint = ray.train.Checkpoint.from_directory(tmp) if rank == 0 else None
             ray.train.report(metrics, checkpoint=checkpoint)
