@@ -2,6 +2,7 @@
 
 import json
 
+import pyarrow.parquet as pq
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -58,6 +59,8 @@ def test_pipeline_small_slice(small_run):
     for scores in results.values():
         assert list(scores) == cfg.langs.all
         assert all(s["n"] == 8 and 0 <= s["accuracy"] <= 1 for s in scores.values())
+    predictions = pq.read_table(tmp_path / "eval/predictions.parquet").to_pandas()
+    assert len(predictions) == 3 * 8 * 11 and set(predictions["model"]) == set(results)
     table = result.outputs["table"]
     for lang in cfg.langs.all:
         assert f"| {lang}" in table

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ray_align.config import Config
 from ray_align.data.groups import read_groups
@@ -47,7 +47,7 @@ def score_batch(batch: pa.Table) -> pa.Table:
 def run_evaluate(cfg: Config, models: dict[str, str], out: Path | None = None) -> StageResult:
     """Evaluate each named model (HF path) on every language; write results, table and plot
     to `out` (default `eval/`)."""
-    import ray.data
+    import ray
 
     init_ray(cfg.ray)
     t0, e = time.time(), cfg.evaluate
@@ -71,13 +71,14 @@ def run_evaluate(cfg: Config, models: dict[str, str], out: Path | None = None) -
             batch_size=e.batch_size, batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=e.concurrency),
         ).map_batches(score_batch, batch_format="pyarrow")
-        df = scored.to_pandas()
+        table = pa.concat_tables(ray.get(scored.to_arrow_refs())).drop_columns(["relevant"])
+        df = table.select(["lang", "correct", "hit"]).to_pandas()
         results[name] = per_language(df, cfg.langs.all, cfg.langs.anchor)
-        predictions.append(df.assign(model=name))
+        predictions.append(table.append_column("model", pa.array([name] * table.num_rows)))
         print(f"[evaluate] {name}: " + " ".join(
             f"{lang} {100 * s['accuracy']:.0f}" for lang, s in results[name].items()), flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    pd.concat(predictions).drop(columns=["relevant"]).to_parquet(out / "predictions.parquet")
+    pq.write_table(pa.concat_tables(predictions), out / "predictions.parquet")
     meta = {"k": e.k, "per_lang": len(rows) // len(cfg.langs.all), "models": models}
     outputs = report.write(results, out, cfg.langs.anchor, cfg.langs.train, cfg.langs.heldout,
                            meta)
