@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,50 +32,47 @@ def table(results: dict[str, dict[str, dict]], anchor: str, train: list[str],
     return "\n".join(lines)
 
 
-def plot(results: dict[str, dict[str, dict]], langs: list[str], heldout: list[str], path: Path
-         ) -> Path:
-    """Grouped bars of accuracy per language and model, with 95% intervals."""
+@contextmanager
+def _figure(path: Path, size: tuple[float, float]) -> Iterator[Any]:
+    """One matplotlib axes (headless), saved to `path` with its legend on exit."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(max(6, len(langs) * 0.9), 4))
-    width = 0.8 / len(results)
-    x = np.arange(len(langs))
-    for i, (model, scores) in enumerate(results.items()):
-        acc = np.array([scores[lang]["accuracy"] for lang in langs])
-        err = np.array([[acc[j] - scores[lang]["ci_low"], scores[lang]["ci_high"] - acc[j]]
-                        for j, lang in enumerate(langs)]).T
-        ax.bar(x + (i - (len(results) - 1) / 2) * width, 100 * acc, width, yerr=100 * err,
-               label=model, capsize=2)
-    ax.set_xticks(x, [f"{lang}\n(held out)" if lang in heldout else lang for lang in langs])
-    ax.set_ylabel("exact-match accuracy (%)")
-    ax.set_title("RAG accuracy per language (95% Wilson intervals)")
+    fig, ax = plt.subplots(figsize=size)
+    yield ax
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot(results: dict[str, dict[str, dict]], langs: list[str], heldout: list[str], path: Path
+         ) -> Path:
+    """Grouped bars of accuracy per language and model, with 95% intervals."""
+    width, x = 0.8 / len(results), np.arange(len(langs))
+    with _figure(path, (max(6, len(langs) * 0.9), 4)) as ax:
+        for i, (model, scores) in enumerate(results.items()):
+            acc = np.array([scores[lang]["accuracy"] for lang in langs])
+            err = np.array([[acc[j] - scores[lang]["ci_low"], scores[lang]["ci_high"] - acc[j]]
+                            for j, lang in enumerate(langs)]).T
+            ax.bar(x + (i - (len(results) - 1) / 2) * width, 100 * acc, width, yerr=100 * err,
+                   label=model, capsize=2)
+        ax.set_xticks(x, [f"{lang}\n(held out)" if lang in heldout else lang for lang in langs])
+        ax.set_ylabel("exact-match accuracy (%)")
+        ax.set_title("RAG accuracy per language (95% Wilson intervals)")
     return path
 
 
 def plot_losses(logs: dict[str, Path], path: Path) -> Path:
     """Training loss per logged step of each run (from its checkpoint's `train_log.json`)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for name, log_path in logs.items():
-        log = json.loads(log_path.read_text())
-        ax.plot([m["step"] for m in log], [m["loss"] for m in log], label=name)
-    ax.set_xlabel("step")
-    ax.set_ylabel("training loss (rank 0, mean over log window)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with _figure(path, (6, 3.5)) as ax:
+        for name, log_path in logs.items():
+            log = json.loads(log_path.read_text())
+            ax.plot([m["step"] for m in log], [m["loss"] for m in log], label=name)
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss (rank 0)")
     return path
 
 
