@@ -18,11 +18,13 @@ def test_wilson_bounds_hold_at_the_edges():
 
 
 def test_per_language_table_and_plot(tmp_path):
-    df = pd.DataFrame({"lang": ["en"] * 4 + ["de"] * 4,
-                       "correct": [True] * 4 + [True, False, False, False],
+    df = pd.DataFrame({"group_id": list("abcd") * 2, "lang": ["en"] * 4 + ["de"] * 4,
+                       "correct": [True, True, True, False] + [True, False, False, False],
                        "hit": [True] * 8})
     scores = per_language(df, ["en", "de"], "en")
-    assert scores["en"]["accuracy"] == 1.0 and scores["de"]["gap"] == 0.75
+    assert scores["en"]["accuracy"] == 0.75 and scores["de"]["gap"] == 0.5
+    assert scores["en"]["consistency"] == 1.0 and scores["de"]["consistency"] == 0.5
     out = report.write({"base": scores, "aligned": scores}, tmp_path, "en", ["de"], [], {})
     assert "| de | 25.0 | 25.0 | 100.0 |" in out["table"]
     assert (tmp_path / "accuracy.png").stat().st_size > 1000
+    assert "| de | 50.0 | 50.0 |" in (tmp_path / "report.md").read_text()  # consistency

@@ -81,8 +81,14 @@ def write(results: dict[str, dict[str, dict]], out: Path, anchor: str, train: li
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"meta": meta, "models": results}, indent=2))
     md = table(results, anchor, train, heldout)
+    consistency = ["| lang | " + " | ".join(results) + " |", "|" + "---|" * (len(results) + 1)]
+    consistency += [f"| {lang} | " + " | ".join(f"{100 * r[lang]['consistency']:.1f}"
+                                                for r in results.values()) + " |"
+                    for lang in [*train, *heldout]]
     (out / "report.md").write_text(
-        "# RAG accuracy per language (exact match, %)\n\n" + md + "\n\n![accuracy](accuracy.png)\n"
+        "# RAG accuracy per language (exact match, %)\n\n" + md + "\n\n![accuracy](accuracy.png)"
+        f"\n\n## Consistency with {anchor} (%: questions right or wrong in both)\n\n"
+        + "\n".join(consistency) + "\n"
     )
     plot(results, [anchor, *train, *heldout], heldout, out / "accuracy.png")
     return {"results": str(out / "results.json"), "report": str(out / "report.md"),

@@ -31,14 +31,18 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def per_language(df: pd.DataFrame, langs: list[str], anchor: str) -> dict[str, dict]:
-    """Accuracy (with interval), retrieval recall@k and gap to the anchor, per language."""
+    """Per language: accuracy (with interval), retrieval recall@k, gap to the anchor, and
+    consistency (the share of questions whose correctness agrees with the anchor's)."""
+    anchor_correct = df[df["lang"] == anchor].set_index("group_id")["correct"]
     out: dict[str, dict] = {}
     for lang in langs:
         part = df[df["lang"] == lang]
         n, correct = len(part), int(part["correct"].sum())
         low, high = wilson(correct, n)
+        agree = part["correct"].to_numpy() == anchor_correct.reindex(part["group_id"]).to_numpy()
         out[lang] = {"n": n, "accuracy": correct / n if n else 0.0, "ci_low": low,
-                     "ci_high": high, "recall": float(part["hit"].mean()) if n else 0.0}
+                     "ci_high": high, "recall": float(part["hit"].mean()) if n else 0.0,
+                     "consistency": float(agree.mean()) if n else 0.0}
     for lang in langs:
         out[lang]["gap"] = out[anchor]["accuracy"] - out[lang]["accuracy"]
     return out

@@ -72,7 +72,7 @@ def run_evaluate(cfg: Config, models: dict[str, str], out: Path | None = None) -
             compute=ray.data.ActorPoolStrategy(size=e.concurrency),
         ).map_batches(score_batch, batch_format="pyarrow")
         table = pa.concat_tables(ray.get(scored.to_arrow_refs())).drop_columns(["relevant"])
-        df = table.select(["lang", "correct", "hit"]).to_pandas()
+        df = table.select(["group_id", "lang", "correct", "hit"]).to_pandas()
         results[name] = per_language(df, cfg.langs.all, cfg.langs.anchor)
         predictions.append(table.append_column("model", pa.array([name] * table.num_rows)))
         print(f"[evaluate] {name}: " + " ".join(
