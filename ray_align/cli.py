@@ -18,8 +18,9 @@ def _world(cfg: Config) -> StageResult:
 
 def _translate(cfg: Config) -> StageResult:
     from ray_align.data.translate import run_translate
+    from ray_align.demo.stage import world_source
 
-    return run_translate(cfg, cfg.source.path or str(cfg.root / "world" / "source.jsonl"))
+    return run_translate(cfg, cfg.source.path or str(world_source(cfg)))
 
 
 def _pretrain(cfg: Config) -> StageResult:

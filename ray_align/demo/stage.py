@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 from ray_align.config import Config
 from ray_align.demo.world import build_facts, build_passages, build_questions
 from ray_align.runtime import StageResult
 
 
+def world_source(cfg: Config) -> Path:
+    """Where `run_world` writes the demo world's English source corpus."""
+    return cfg.root / "world" / "source.jsonl"
+
+
 def run_world(cfg: Config) -> StageResult:
     """`world/source.jsonl`: English QA, each with its passage and one distractor passage."""
-    out = cfg.root / "world"
+    path = world_source(cfg)
+    out = path.parent
     out.mkdir(parents=True, exist_ok=True)
     facts = build_facts()
     passages = build_passages(facts)
@@ -21,7 +28,6 @@ def run_world(cfg: Config) -> StageResult:
         step = max(1, len(questions) // cfg.source.demo_questions)
         questions = questions[::step][: cfg.source.demo_questions]
     texts = [p["text"] for p in passages]
-    path = out / "source.jsonl"
     with path.open("w") as f:
         for q in questions:
             rng = random.Random(f"{cfg.seed}:{q['id']}")
