@@ -15,12 +15,13 @@ import time
 
 import torch
 
-from ray_align.batching import collate, plan_groups
+from ray_align.batching import plan_groups
 from ray_align.config import load_config
 from ray_align.data.groups import read_groups
 from ray_align.model import load_model, load_tokenizer
 from ray_align.pretrain import base_path
 from ray_align.runtime import init_ray
+from ray_align.train.objectives import Composite
 from ray_align.train.trainer import fit
 
 
@@ -30,10 +31,12 @@ def plain_torch(plan: list[dict], base: str, lr: float, max_len: int, threads: i
     torch.set_num_threads(threads)
     tokenizer, model = load_tokenizer(base), load_model(base)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    objective = Composite(["sft"])
     tokens, t0 = 0, time.time()
     for step in plan:
-        batch = collate([u for rank in step["ranks"] for u in rank], tokenizer, max_len)
-        model(**batch, use_cache=False).loss.backward()
+        rows = [r for rank in step["ranks"] for u in rank for r in u]
+        batch = objective.collate(rows, tokenizer, max_len)
+        objective(model, batch)[0].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad()
@@ -58,7 +61,7 @@ def main() -> None:
     init_ray(cfg.ray)
     t0 = time.time()
     result = fit("bench-throughput", plan, base, a, cfg.root / "bench" / "throughput" / "model",
-                 a.objective, cfg.model.max_len)
+                 a.objective_spec(), cfg.model.max_len)
     wall = time.time() - t0
     ray_tps = result.counts["tokens_per_s"]
     print(f"\n{args.steps} steps, {a.num_workers} workers x {a.batching.groups_per_batch} groups"

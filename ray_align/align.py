@@ -9,7 +9,22 @@ from ray_align.batching import plan_groups
 from ray_align.config import Config
 from ray_align.data.groups import read_groups
 from ray_align.runtime import StageResult, init_ray
+from ray_align.train.objectives import Composite
 from ray_align.train.trainer import fit
+
+
+def align_groups(cfg: Config) -> Path:
+    """The groups alignment reads: `pairs/groups` (every arm trains on the same rows, with or
+    without pairs); `translate/groups` only for objectives that need no pairs and no pairs run."""
+    pairs, translated = cfg.root / "pairs" / "groups", cfg.root / "translate" / "groups"
+    if pairs.exists():
+        return pairs
+    if Composite(**cfg.align.objective_spec()).needs_pairs:
+        raise FileNotFoundError(f"{pairs} is missing: objectives {cfg.align.objectives} need "
+                                "preference pairs; run `ray-align pairs` first")
+    if not translated.exists():
+        raise FileNotFoundError(f"{translated} is missing: run `ray-align translate` first")
+    return translated
 
 
 def run_align(
@@ -20,20 +35,28 @@ def run_align(
     `align.batching.mode`.
 
     Only the train split and the train languages are used: held-out languages never appear.
+    Objectives that need reference log-probs (DPO) get them from one reference pass first.
     """
     init_ray(cfg.ray)
     a = cfg.align
     batching = a.batching.model_copy(update={"mode": mode or a.batching.mode})
     langs = [cfg.langs.anchor, *cfg.langs.train]
-    groups = read_groups(cfg.root / "translate" / "groups", "train", cfg.translate.test_fraction,
-                         langs)
+    source = align_groups(cfg)
+    if Composite(**a.objective_spec()).needs_reference:
+        from ray_align.train.reference import run_reference
+
+        source = run_reference(cfg, base, source, langs)
+    groups = read_groups(source, "train", cfg.translate.test_fraction, langs)
     plan = plan_groups(groups, batching, langs, a.num_workers, a.steps, a.seed)
     rows = sum(len(u) for s in plan for r in s["ranks"] for u in r)
-    print(f"[align:{batching.mode}] {len(groups)} groups, {a.steps} steps x {a.num_workers} "
-          f"workers x {batching.groups_per_batch} groups, {rows} rows, objective {a.objective}",
-          flush=True)
+    spec = a.objective_spec()
+    names = "+".join(f"{w:g}*{n}" for n, w in zip(spec["names"], spec["weights"], strict=True))
+    print(f"[align:{batching.mode}] {len(groups)} groups from {source}, {a.steps} steps x "
+          f"{a.num_workers} workers x {batching.groups_per_batch} groups, {rows} rows, "
+          f"objectives {names}", flush=True)
     out = out or cfg.root / "align" / batching.mode
-    result = fit(f"align-{batching.mode}", plan, base, a, out / "model", a.objective,
+    result = fit(f"align-{batching.mode}", plan, base, a, out / "model", a.objective_spec(),
                  cfg.model.max_len)
-    result.counts |= {"groups": len(groups), "rows": rows, "mode": batching.mode}
+    result.counts |= {"groups": len(groups), "rows": rows, "mode": batching.mode,
+                      "objectives": a.objectives}
     return result.save(out)

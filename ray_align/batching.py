@@ -14,13 +14,12 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import torch
-
 from ray_align.config import BatchingConfig
-from ray_align.prompts import answer_text, rag_prompt
 
 ROW_FIELDS = ("lang", "prompt", "chosen", "rejected", "context")
-Row = dict[str, Any]  # ROW_FIELDS + group_id
+# Added by later stages (pairs, reference pass) and carried when present.
+OPTIONAL_FIELDS = ("rejected_kind", "ref_chosen_logp", "ref_rejected_logp")
+Row = dict[str, Any]  # ROW_FIELDS + group_id + is_anchor (+ OPTIONAL_FIELDS)
 Unit = list[Row]
 Step = list[list[Unit]]  # rank -> units
 
@@ -39,8 +38,10 @@ def draw_unit(group: dict, cfg: BatchingConfig, langs: Sequence[str], rng: rando
     pool = sorted(lang for lang in langs if lang != anchor and lang in by_lang)
     weights = [cfg.mix.get(lang, 0.0) if cfg.mix else 1.0 for lang in pool]
     drawn = _weighted_sample(pool, weights, cfg.langs_per_group, rng)
-    chosen = ([anchor] if cfg.anchor == "always" and anchor in by_lang else []) + drawn
-    return [{"group_id": group["group_id"], **{k: by_lang[lang][k] for k in ROW_FIELDS}}
+    chosen = ([anchor] if cfg.include_anchor and anchor in by_lang else []) + drawn
+    return [{"group_id": group["group_id"], "is_anchor": lang == anchor,
+             **{k: by_lang[lang][k] for k in ROW_FIELDS},
+             **{k: by_lang[lang][k] for k in OPTIONAL_FIELDS if k in by_lang[lang]}}
             for lang in chosen]
 
 
@@ -108,30 +109,3 @@ def shuffle_rows(plan: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
         for s in steps:
             s["ranks"] = [[[next(it) for _ in u] for u in rank] for rank in s["ranks"]]
     return plan
-
-
-def collate(units: list[Unit], tokenizer: Any, max_len: int) -> dict[str, torch.Tensor]:
-    """Rows -> padded `input_ids`, `attention_mask`, `labels` (loss on the response only).
-
-    A row with an empty prompt and no context is plain text (pretraining): loss on all of it.
-    Over-long rows lose prompt tokens from the left, so the question and answer survive.
-    """
-    ids, labels = [], []
-    eos = tokenizer.eos_token_id
-    for row in (r for u in units for r in u):
-        if not row["prompt"] and not row.get("context"):
-            prompt, answer = [], tokenizer.encode(row["chosen"])
-        else:
-            prompt = tokenizer.encode(rag_prompt(row["prompt"], row["context"] or []))
-            answer = tokenizer.encode(answer_text(row["chosen"]), add_special_tokens=False)
-        answer = (answer + [eos])[:max_len]
-        prompt = prompt[max(0, len(prompt) + len(answer) - max_len):]
-        ids.append(prompt + answer)
-        labels.append([-100] * len(prompt) + answer)
-    width = max(map(len, ids))
-    pad = tokenizer.pad_token_id
-    return {
-        "input_ids": torch.tensor([x + [pad] * (width - len(x)) for x in ids]),
-        "attention_mask": torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids]),
-        "labels": torch.tensor([y + [-100] * (width - len(y)) for y in labels]),
-    }

@@ -29,6 +29,13 @@ def _pretrain(cfg: Config) -> StageResult:
     return run_pretrain(cfg)
 
 
+def _pairs(cfg: Config) -> StageResult:
+    from ray_align.data.pairs import run_pairs
+    from ray_align.pretrain import base_path
+
+    return run_pairs(cfg, base_path(cfg))
+
+
 def _align(cfg: Config) -> StageResult:
     from ray_align.align import run_align
     from ray_align.pretrain import base_path
@@ -59,6 +66,7 @@ COMMANDS: dict[str, tuple[Callable[[Config], object], str]] = {
     "world": (_world, "write the demo world's English source corpus (CLDR country facts)"),
     "translate": (_translate, "translate the source and write equivalence groups (Ray Data)"),
     "pretrain": (_pretrain, "build and pretrain the tiny base model (skipped if model.path)"),
+    "pairs": (_pairs, "give every variant a rejected answer (preference pairs; Ray Data)"),
     "align": (_align, "fine-tune the base on batches of whole groups (Ray Train + DeepSpeed)"),
     "evaluate": (_evaluate, "per-language RAG accuracy of base / shuffled / aligned (Ray Data)"),
 }
@@ -88,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"ray-align: {e}", file=sys.stderr)
         return 2
-    COMMANDS[args.command][0](cfg)
+    try:
+        COMMANDS[args.command][0](cfg)
+    except FileNotFoundError as e:  # a stage's input is missing: say which, no traceback
+        print(f"ray-align: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

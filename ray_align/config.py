@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -90,22 +91,85 @@ class BatchingConfig(Strict):
 
     mode: Literal["aligned", "shuffled"] = "aligned"
     groups_per_batch: int = Field(8, gt=0)  # per worker and step
-    anchor: Literal["always", "never"] = "always"
+    include_anchor: bool = True  # every unit carries its group's anchor-language variant
     langs_per_group: int = Field(3, ge=0)  # non-anchor variants drawn from each group
     mix: dict[str, float] = {}  # sampling weight per language; {} = uniform over train langs
 
     @model_validator(mode="after")
     def _rows(self) -> BatchingConfig:
-        if self.anchor == "never" and self.langs_per_group == 0:
-            raise ValueError("anchor=never with langs_per_group=0 draws no rows")
+        if not self.include_anchor and self.langs_per_group == 0:
+            raise ValueError("include_anchor=false with langs_per_group=0 draws no rows")
         if any(w < 0 for w in self.mix.values()):
             raise ValueError(f"mix weights must be >= 0: {self.mix}")
         return self
 
 
 class AlignConfig(TrainConfig):
-    objective: Literal["sft"] = "sft"
+    """Objectives combined with weights (TRL's `loss_type` + `loss_weights`), each with its own
+    typed options (`ray_align/train/objectives/<name>.py`), and the batch composition.
+
+    `loss_weights` and `options` are keyed by objective name, so one config can carry settings
+    for every objective and `--set align.objectives=[...]` switches between them; an objective
+    without a weight gets 1.0."""
+
+    objectives: list[str] = ["sft"]
+    loss_weights: dict[str, float] = {}  # e.g. {consistency: 0.1}
+    options: dict[str, dict[str, Any]] = {}  # e.g. {orpo: {beta: 0.1}, consistency: {layer: 1}}
     batching: BatchingConfig = BatchingConfig()
+    reference_batch_size: int = Field(64, gt=0)  # rows per forward of the DPO reference pass
+
+    @model_validator(mode="after")
+    def _objectives(self) -> AlignConfig:
+        from ray_align.train.objectives import OBJECTIVES, options_for
+
+        if not self.objectives or len(set(self.objectives)) != len(self.objectives):
+            raise ValueError(f"objectives: must be distinct and non-empty: {self.objectives}")
+        for key, names in (("objectives", self.objectives),
+                           ("loss_weights", list(self.loss_weights)),
+                           ("options", list(self.options))):
+            unknown = [n for n in names if n not in OBJECTIVES]
+            if unknown:
+                raise ValueError(f"{key}: unknown objective {unknown[0]!r}; known: "
+                                 f"{sorted(OBJECTIVES)}")
+        for name, raw in self.options.items():
+            try:
+                options_for(name, raw)
+            except ValidationError as e:
+                err = e.errors()[0]
+                key = ".".join(map(str, err["loc"]))
+                raise ValueError(f"options.{name}.{key}: {err['msg']}") from None
+        return self
+
+    def objective_spec(self) -> dict[str, Any]:
+        """What the training loop needs to build the objectives (plain data, picklable)."""
+        return {"names": self.objectives,
+                "weights": [self.loss_weights.get(n, 1.0) for n in self.objectives],
+                "options": {n: self.options.get(n, {}) for n in self.objectives}}
+
+
+class PairsConfig(Strict):
+    """How `rejected` answers are built where the source has none (`ray_align/data/pairs.py`).
+
+    `strategies`: weight per strategy; each variant draws one by weight and falls back to the
+    others (by weight) when it does not apply or gives the chosen answer back."""
+
+    strategies: dict[str, float] = {"english_answer": 1.0, "model_sample": 1.0}
+    batch_size: int = Field(64, gt=0)  # groups per batch
+    concurrency: int = Field(1, gt=0)  # pair-builder actors
+    max_new_tokens: int = Field(16, gt=0)  # model_sample: tokens sampled per answer
+    temperature: float = Field(1.0, gt=0)  # model_sample
+
+    @model_validator(mode="after")
+    def _strategies(self) -> PairsConfig:
+        from ray_align.data.pairs import STRATEGIES
+
+        unknown = sorted(set(self.strategies) - set(STRATEGIES))
+        if unknown:
+            raise ValueError(f"strategies: unknown {unknown}; known: {sorted(STRATEGIES)}")
+        if not any(w > 0 for w in self.strategies.values()) or any(
+                w < 0 for w in self.strategies.values()):
+            raise ValueError(f"strategies: weights must be >= 0, one > 0: {self.strategies}")
+        return self
 
 
 class EvalConfig(Strict):
@@ -114,6 +178,10 @@ class EvalConfig(Strict):
     max_new_tokens: int = Field(16, gt=0)
     batch_size: int = Field(64, gt=0)
     concurrency: int = Field(2, gt=0)  # generator actors per model
+    # Is the prediction in the question's language? `cldr`: a lookup in the demo world's CLDR
+    # names; `langid`: py3langid restricted to the configured languages; `auto`: cldr for the
+    # demo world (source.path null), langid otherwise.
+    fidelity: Literal["auto", "cldr", "langid"] = "auto"
 
 
 class Config(Strict):
@@ -125,6 +193,7 @@ class Config(Strict):
     translate: TranslateConfig = TranslateConfig()
     model: ModelConfig = ModelConfig()
     pretrain: PretrainConfig = PretrainConfig()
+    pairs: PairsConfig = Field(default_factory=PairsConfig)
     align: AlignConfig = AlignConfig()
     evaluate: EvalConfig = EvalConfig()
 
@@ -152,6 +221,13 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     node[leaf] = yaml.safe_load(raw)
 
 
+def _where(err: Any) -> str:
+    """`key.path: message`; a validator's "sub.key: message" extends the path."""
+    loc, msg = ".".join(map(str, err["loc"])), err["msg"].removeprefix("Value error, ")
+    sub = re.match(r"([A-Za-z_][\w.]*): ", msg)
+    return f"{loc}.{msg}" if sub and loc else f"{loc}: {msg}"
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
                 ) -> Config:
     """Load a YAML config (or the defaults), apply overrides, validate."""
@@ -169,5 +245,5 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         return Config.model_validate(data)
     except ValidationError as e:
         where = f" in {path}" if path else ""
-        lines = [f"  {'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
+        lines = [f"  {_where(err)}" for err in e.errors()]
         raise ConfigError(f"invalid config{where}:\n" + "\n".join(lines)) from None

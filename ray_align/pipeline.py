@@ -1,4 +1,4 @@
-"""The whole pipeline: world -> translate & group -> base -> align x2 -> evaluate -> table."""
+"""The whole pipeline: world -> translate & group -> base -> pairs -> align x2 -> evaluate."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ray_align.align import run_align
 from ray_align.config import Config
+from ray_align.data.pairs import run_pairs
 from ray_align.data.translate import run_translate
 from ray_align.eval import report
 from ray_align.eval.stage import run_evaluate
@@ -26,6 +27,7 @@ def run_pipeline(cfg: Config) -> StageResult:
         source = run_world(cfg).outputs["source"]
     run_translate(cfg, source)
     base = run_pretrain(cfg).outputs["model"]
+    run_pairs(cfg, base)
     models = {"base": base}
     for mode in ("shuffled", "aligned"):
         models[mode] = run_align(cfg, base, mode).outputs["model"]

@@ -60,6 +60,7 @@ def run_pretrain(cfg: Config) -> StageResult:
         return [[r] for r in order]
 
     plan = schedule(units, p.examples_per_batch, p.num_workers, p.steps)
-    result = fit("pretrain", plan, str(init), p, Path(base_path(cfg)), "sft", cfg.model.max_len)
+    result = fit("pretrain", plan, str(init), p, Path(base_path(cfg)), None,
+                 cfg.model.max_len)
     result.counts |= {"parameters": n_params, "rows": len(rows)}
     return result.save(out)

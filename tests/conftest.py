@@ -20,3 +20,24 @@ def ray_local():
     init_ray(RayConfig(num_cpus=4))
     yield ray
     ray.shutdown()
+
+
+SMALL = [
+    "source.demo_questions=300",
+    "translate.batch_size=64",
+    "pretrain.steps=8", "pretrain.examples_per_batch=8", "pretrain.log_every=4",
+    "align.steps=4", "align.log_every=2", "align.batching.groups_per_batch=2",
+    "evaluate.per_lang=8", "evaluate.max_new_tokens=6", "evaluate.batch_size=32",
+    "evaluate.concurrency=1",
+]
+
+
+@pytest.fixture(scope="session")
+def small_run(ray_local, tmp_path_factory):
+    """The whole pipeline (configs/demo.yaml) on a small slice, once per test session."""
+    from ray_align.config import load_config
+    from ray_align.pipeline import run_pipeline
+
+    tmp_path = tmp_path_factory.mktemp("pipeline")
+    cfg = load_config("configs/demo.yaml", [f"workdir={tmp_path}", *SMALL])
+    return cfg, run_pipeline(cfg)

@@ -25,7 +25,17 @@ def test_defaults_and_overrides(tmp_path):
         (["align.steps=-1"], "align.steps"),
         (["evaluate.k=many"], "evaluate.k"),
         (["langs.train=[en, de]"], "langs"),
-        (["align.batching.anchor=never", "align.batching.langs_per_group=0"], "batching"),
+        (["align.batching.include_anchor=false", "align.batching.langs_per_group=0"],
+         "align.batching"),
+        (["align.objectives=[orpo, nope]"], "align.objectives"),
+        (["align.objectives=[orpo]", "align.options={orpo: {beta: -1}}"],
+         "align.options.orpo.beta"),
+        (["align.objectives=[consistency]", "align.options={consistency: {layr: 1}}"],
+         "align.options.consistency.layr"),
+        (["align.options={nope: {beta: 1}}"], "align.options"),
+        (["align.loss_weights={orpo: 1, nope: 2}"], "align.loss_weights"),
+        (["align.loss_weights=[1, 0.1]"], "align.loss_weights"),
+        (["pairs.strategies={coin_flip: 1}"], "pairs.strategies"),
     ],
 )
 def test_bad_key_or_value_names_the_key(overrides, named):

@@ -1,6 +1,8 @@
-"""Greedy generation with a Hugging Face causal LM, as a Ray Data actor."""
+"""Answer generation with a Hugging Face causal LM: a function, and the Ray Data actor."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pyarrow as pa
 import torch
@@ -9,28 +11,40 @@ from ray_align.model import load_model, load_tokenizer
 from ray_align.prompts import rag_prompt
 
 
+def load_for_generation(path: str) -> tuple[Any, Any]:
+    """(model in eval mode, tokenizer padding and truncating on the left)."""
+    tokenizer = load_tokenizer(path)
+    tokenizer.padding_side = tokenizer.truncation_side = "left"
+    return load_model(path).eval(), tokenizer
+
+
+@torch.inference_mode()
+def generate_answers(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int,
+                     max_len: int, temperature: float | None = None) -> list[str]:
+    """The answer to each prompt, up to its first newline: greedy, or sampled at
+    `temperature` (seed torch's RNG first for reproducible samples)."""
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, truncation=True,
+                    max_length=max(8, max_len - max_new_tokens))
+    sampling = {"do_sample": True, "temperature": temperature, "top_k": 0} if temperature else {
+        "do_sample": False}
+    out = model.generate(**enc, max_new_tokens=max_new_tokens, **sampling,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    return [t.split("\n")[0].strip() for t in texts]
+
+
 class Generator:
-    """Ray Data actor: one model; adds `prediction` (the answer up to the first newline)."""
+    """Ray Data actor: one model; adds `prediction` (greedy, up to the first newline)."""
 
     def __init__(self, model: str, max_new_tokens: int, max_len: int) -> None:
-        self.tokenizer = load_tokenizer(model)
-        self.tokenizer.padding_side = self.tokenizer.truncation_side = "left"
-        self.model = load_model(model).eval()
-        self.max_new_tokens = max_new_tokens
-        self.max_prompt = max(8, max_len - max_new_tokens)
+        self.model, self.tokenizer = load_for_generation(model)
+        self.max_new_tokens, self.max_len = max_new_tokens, max_len
 
-    @torch.inference_mode()
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pylist()
         prompts = [rag_prompt(r["question"], r["passages"]) for r in rows]
-        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, truncation=True,
-                             max_length=self.max_prompt)
-        out = self.model.generate(
-            **enc, do_sample=False, max_new_tokens=self.max_new_tokens,
-            pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
-        )
-        texts = self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:],
-                                            skip_special_tokens=True)
-        for r, text in zip(rows, texts, strict=True):
-            r["prediction"] = text.split("\n")[0].strip()
+        answers = generate_answers(self.model, self.tokenizer, prompts, self.max_new_tokens,
+                                   self.max_len)
+        for r, answer in zip(rows, answers, strict=True):
+            r["prediction"] = answer
         return pa.Table.from_pylist(rows)

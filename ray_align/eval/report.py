@@ -17,14 +17,20 @@ def mean_gap(scores: dict[str, dict], langs: list[str]) -> float:
 
 def table(results: dict[str, dict[str, dict]], anchor: str, train: list[str],
           heldout: list[str]) -> str:
-    """Rows: languages; columns: models (accuracy %), then retrieval recall@k."""
+    """Rows: languages; columns: models (accuracy %, and in brackets the answer-language
+    fidelity %: predictions in the question's language), then retrieval recall@k."""
     models = list(results)
     first = results[models[0]]
     head = ["lang", *models, "recall@k"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def cell(s: dict) -> str:
+        fid = f" ({100 * s['fidelity']:.0f})" if "fidelity" in s else ""
+        return f"{100 * s['accuracy']:.1f}{fid}"
+
     for lang in [anchor, *train, *heldout]:
         tag = f"{lang} (held out)" if lang in heldout else lang
-        accs = [f"{100 * results[m][lang]['accuracy']:.1f}" for m in models]
+        accs = [cell(results[m][lang]) for m in models]
         lines.append(f"| {tag} | " + " | ".join(accs) + f" | {100 * first[lang]['recall']:.1f} |")
     for label, langs in (("gap to en, train langs", train), ("gap to en, held-out", heldout)):
         gaps = [f"{100 * mean_gap(results[m], langs):.1f}" for m in models]
@@ -33,16 +39,17 @@ def table(results: dict[str, dict[str, dict]], anchor: str, train: list[str],
 
 
 @contextmanager
-def _figure(path: Path, size: tuple[float, float]) -> Iterator[Any]:
-    """One matplotlib axes (headless), saved to `path` with its legend on exit."""
+def _figure(path: Path, size: tuple[float, float], rows: int = 1) -> Iterator[Any]:
+    """`rows` matplotlib axes (one axes if 1; headless), saved to `path` with legends on exit."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=size)
-    yield ax
-    ax.legend()
+    fig, axes = plt.subplots(rows, 1, figsize=size, squeeze=False)
+    yield axes[0, 0] if rows == 1 else list(axes[:, 0])
+    for ax in axes[:, 0]:
+        ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -50,29 +57,50 @@ def _figure(path: Path, size: tuple[float, float]) -> Iterator[Any]:
 
 def plot(results: dict[str, dict[str, dict]], langs: list[str], heldout: list[str], path: Path
          ) -> Path:
-    """Grouped bars of accuracy per language and model, with 95% intervals."""
+    """Grouped bars per language and model: accuracy with 95% intervals, then (when scored)
+    answer-language fidelity."""
     width, x = 0.8 / len(results), np.arange(len(langs))
-    with _figure(path, (max(6, len(langs) * 0.9), 4)) as ax:
+    fid = all("fidelity" in s[lang] for s in results.values() for lang in langs)
+    ticks = [f"{lang}\n(held out)" if lang in heldout else lang for lang in langs]
+    with _figure(path, (max(6, len(langs) * 0.9), 7 if fid else 4), 2 if fid else 1) as axes:
+        ax, fax = (axes if fid else (axes, None))
         for i, (model, scores) in enumerate(results.items()):
+            at = x + (i - (len(results) - 1) / 2) * width
             acc = np.array([scores[lang]["accuracy"] for lang in langs])
             err = np.array([[acc[j] - scores[lang]["ci_low"], scores[lang]["ci_high"] - acc[j]]
                             for j, lang in enumerate(langs)]).T
-            ax.bar(x + (i - (len(results) - 1) / 2) * width, 100 * acc, width, yerr=100 * err,
-                   label=model, capsize=2)
-        ax.set_xticks(x, [f"{lang}\n(held out)" if lang in heldout else lang for lang in langs])
+            ax.bar(at, 100 * acc, width, yerr=100 * err, label=model, capsize=2)
+            if fax is not None:
+                fax.bar(at, [100 * scores[lang]["fidelity"] for lang in langs], width,
+                        label=model)
+        ax.set_xticks(x, ticks)
         ax.set_ylabel("exact-match accuracy (%)")
         ax.set_title("RAG accuracy per language (95% Wilson intervals)")
+        if fax is not None:
+            fax.set_xticks(x, ticks)
+            fax.set_ylabel("answers in the question's language (%)")
+            fax.set_title("Answer-language fidelity")
     return path
 
 
 def plot_losses(logs: dict[str, Path], path: Path) -> Path:
-    """Training loss per logged step of each run (from its checkpoint's `train_log.json`)."""
-    with _figure(path, (6, 3.5)) as ax:
-        for name, log_path in logs.items():
-            log = json.loads(log_path.read_text())
-            ax.plot([m["step"] for m in log], [m["loss"] for m in log], label=name)
-        ax.set_xlabel("step")
+    """Per logged step of each run (its checkpoint's `train_log.json`): the total loss and each
+    objective's, and, below, the consistency objective's positive pairs per batch."""
+    runs = {name: json.loads(p.read_text()) for name, p in logs.items()}
+    with _figure(path, (7, 6), 2) as (ax, pax):
+        for name, log in runs.items():
+            keys = dict.fromkeys(k for m in log for k in m
+                                 if k == "loss" or (k.count("/") == 1 and k.endswith("/loss")))
+            for key in keys:
+                pts = [(m["step"], m[key]) for m in log if key in m]
+                ax.plot(*zip(*pts, strict=True), label=f"{name}: {key}",
+                        linestyle="-" if key == "loss" else "--")
+            pairs = [(m["step"], m["consistency/pairs"]) for m in log if "consistency/pairs" in m]
+            if pairs:
+                pax.plot(*zip(*pairs, strict=True), label=name)
         ax.set_ylabel("training loss (rank 0)")
+        pax.set_xlabel("step")
+        pax.set_ylabel("consistency: positive pairs per batch")
     return path
 
 
@@ -86,7 +114,9 @@ def write(results: dict[str, dict[str, dict]], out: Path, anchor: str, train: li
                                                 for r in results.values()) + " |"
                     for lang in [*train, *heldout]]
     (out / "report.md").write_text(
-        "# RAG accuracy per language (exact match, %)\n\n" + md + "\n\n![accuracy](accuracy.png)"
+        "# RAG accuracy per language (exact match, %; in brackets: answer-language fidelity, "
+        "the % of predictions in the question's language)\n\n" + md
+        + "\n\n![accuracy](accuracy.png)"
         f"\n\n## Consistency with {anchor} (%: questions right or wrong in both)\n\n"
         + "\n".join(consistency) + "\n"
     )

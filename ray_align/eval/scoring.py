@@ -31,8 +31,10 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def per_language(df: pd.DataFrame, langs: list[str], anchor: str) -> dict[str, dict]:
-    """Per language: accuracy (with interval), retrieval recall@k, gap to the anchor, and
-    consistency (the share of questions whose correctness agrees with the anchor's)."""
+    """Per language: accuracy (with interval), retrieval recall@k, gap to the anchor,
+    consistency (the share of questions whose correctness agrees with the anchor's), and
+    answer-language fidelity (share of predictions in the question's language; `other_lang`:
+    in another language) when `df` has the judge's `fidelity` column."""
     anchor_correct = df[df["lang"] == anchor].set_index("group_id")["correct"]
     out: dict[str, dict] = {}
     for lang in langs:
@@ -43,6 +45,9 @@ def per_language(df: pd.DataFrame, langs: list[str], anchor: str) -> dict[str, d
         out[lang] = {"n": n, "accuracy": correct / n if n else 0.0, "ci_low": low,
                      "ci_high": high, "recall": float(part["hit"].mean()) if n else 0.0,
                      "consistency": float(agree.mean()) if n else 0.0}
+        if "fidelity" in part:
+            out[lang]["fidelity"] = float((part["fidelity"] == "same").mean()) if n else 0.0
+            out[lang]["other_lang"] = float((part["fidelity"] == "other").mean()) if n else 0.0
     for lang in langs:
         out[lang]["gap"] = out[anchor]["accuracy"] - out[lang]["accuracy"]
     return out

@@ -12,6 +12,7 @@ from ray_align.config import Config
 from ray_align.data.groups import read_groups
 from ray_align.data.schema import is_test
 from ray_align.eval import report
+from ray_align.eval.fidelity import get_judge
 from ray_align.eval.generation import Generator
 from ray_align.eval.retrieval import Retriever
 from ray_align.eval.scoring import exact_match, per_language
@@ -37,11 +38,19 @@ def eval_rows(cfg: Config) -> tuple[list[dict], list[str]]:
     return rows, corpus
 
 
-def score_batch(batch: pa.Table) -> pa.Table:
-    rows = batch.to_pylist()
+def score_batch(batch: pa.Table, judge: str, langs: tuple[str, ...]) -> pa.Table:
+    """Exact match, and the answer-language judge's verdict (`fidelity`)."""
+    rows, judged = batch.to_pylist(), get_judge(judge, langs)
     for r in rows:
         r["correct"] = exact_match(r["prediction"], r["answer"])
+        r["fidelity"] = judged(r["prediction"], r["lang"])
     return pa.Table.from_pylist(rows)
+
+
+def fidelity_judge(cfg: Config) -> str:
+    if cfg.evaluate.fidelity != "auto":
+        return cfg.evaluate.fidelity
+    return "cldr" if cfg.source.path is None else "langid"
 
 
 def run_evaluate(cfg: Config, models: dict[str, str], out: Path | None = None) -> StageResult:
@@ -53,6 +62,7 @@ def run_evaluate(cfg: Config, models: dict[str, str], out: Path | None = None) -
     t0, e = time.time(), cfg.evaluate
     out = out or cfg.root / "eval"
     rows, corpus = eval_rows(cfg)
+    judge = fidelity_judge(cfg)
     print(f"[evaluate] {len(rows)} questions ({len(rows) // len(cfg.langs.all)} per language), "
           f"{len(corpus)} passages, models: {', '.join(models)}", flush=True)
     retrieved = (
@@ -70,16 +80,18 @@ def run_evaluate(cfg: Config, models: dict[str, str], out: Path | None = None) -
                                               "max_len": cfg.model.max_len},
             batch_size=e.batch_size, batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=e.concurrency),
-        ).map_batches(score_batch, batch_format="pyarrow")
+        ).map_batches(score_batch, fn_kwargs={"judge": judge, "langs": tuple(cfg.langs.all)},
+                      batch_format="pyarrow")
         table = pa.concat_tables(ray.get(scored.to_arrow_refs())).drop_columns(["relevant"])
-        df = table.select(["group_id", "lang", "correct", "hit"]).to_pandas()
+        df = table.select(["group_id", "lang", "correct", "hit", "fidelity"]).to_pandas()
         results[name] = per_language(df, cfg.langs.all, cfg.langs.anchor)
         predictions.append(table.append_column("model", pa.array([name] * table.num_rows)))
         print(f"[evaluate] {name}: " + " ".join(
             f"{lang} {100 * s['accuracy']:.0f}" for lang, s in results[name].items()), flush=True)
     out.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.concat_tables(predictions), out / "predictions.parquet")
-    meta = {"k": e.k, "per_lang": len(rows) // len(cfg.langs.all), "models": models}
+    meta = {"k": e.k, "per_lang": len(rows) // len(cfg.langs.all), "models": models,
+            "fidelity_judge": judge}
     outputs = report.write(results, out, cfg.langs.anchor, cfg.langs.train, cfg.langs.heldout,
                            meta)
     print(f"\nRAG exact-match accuracy (%) per language, {meta['per_lang']} questions each "

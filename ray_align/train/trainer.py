@@ -15,9 +15,11 @@ from ray_align.train.loop import train_loop
 
 def fit(
     name: str, plan: list[dict[str, Any]], model: str, cfg: TrainConfig, out: Path,
-    objective: str = "sft", max_len: int = 192,
+    objectives: dict[str, Any] | None = None, max_len: int = 192,
 ) -> StageResult:
-    """Train `model` on `plan` with `cfg.num_workers` workers; save the HF checkpoint to `out`."""
+    """Train `model` on `plan` with `cfg.num_workers` workers; save the HF checkpoint to `out`.
+
+    `objectives`: `Composite`'s arguments (names, weights, options); default plain SFT."""
     import ray.data
     from ray.data import ExecutionOptions
     from ray.train import CheckpointConfig, DataConfig, RunConfig, ScalingConfig
@@ -36,7 +38,8 @@ def fit(
     trainer = TorchTrainer(
         train_loop,
         train_loop_config={
-            "name": name, "model": model, "train": cfg, "objective": objective,
+            "name": name, "model": model, "train": cfg,
+            "objectives": objectives or {"names": ["sft"]},
             "steps": len(plan), "max_len": max_len, "micro_batch": micro, "t0": time.time(),
         },
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu),

@@ -1,0 +1,168 @@
+"""The controlled study: which objective and batch composition close the gap to English?
+
+Every arm starts from the same base and pairs (a finished pipeline workdir), trains the same
+steps on the same drawn rows with the same batch shapes, and is evaluated on the same questions;
+only the named factor changes. Seeds vary the draws and the order. Each arm x seed is a *cell*
+under `<workdir>/science/<arm>/seed<k>/` holding its config, train log, model and evaluation;
+a rerun skips finished cells, so the study can run in parts. Then, per language: mean accuracy
+and answer-language fidelity per arm, and the paired difference of each arm against its
+baseline arm (the shuffled arm of the same objective) with a 95% t-interval over seeds.
+
+    python bench/science.py --config configs/demo.yaml --seeds 3 --steps 300 [--arms a,b]
+    python bench/science.py ... --report    # only summarise the finished cells
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+from ray_align.align import run_align
+from ray_align.config import Config, load_config
+from ray_align.eval.stage import run_evaluate
+from ray_align.pretrain import base_path
+
+T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228]  # df 1..10
+CONSISTENCY = "align.loss_weights={consistency: 0.1}"
+
+
+def only(objective: str) -> list[str]:
+    return [f"align.objectives=[{objective}]"]
+
+
+# name -> (mode, overrides, baseline arm). The anchor-free arm draws one more translation per
+# group, so its batches keep the same number of rows.
+ARMS: dict[str, tuple[str, list[str], str | None]] = {
+    "base": ("", [], None),
+    "sft-shuffled": ("shuffled", only("sft"), None),
+    "sft-aligned": ("aligned", only("sft"), "sft-shuffled"),
+    "orpo-shuffled": ("shuffled", only("orpo"), None),
+    "orpo-aligned": ("aligned", only("orpo"), "orpo-shuffled"),
+    "orpo-aligned-noanchor": ("aligned", [*only("orpo"), "align.batching.include_anchor=false",
+                                          "align.batching.langs_per_group=4"], "orpo-shuffled"),
+    "orpo+consistency-aligned": ("aligned", ["align.objectives=[orpo, consistency]",
+                                             CONSISTENCY], "orpo-shuffled"),
+    "dpo-shuffled": ("shuffled", only("dpo"), None),
+    "dpo+consistency-aligned": ("aligned", ["align.objectives=[dpo, consistency]", CONSISTENCY],
+                                "dpo-shuffled"),
+}
+
+
+def interval(xs: list[float]) -> tuple[float, float]:
+    """Mean and 95% t half-width (0 for a single value)."""
+    mean = statistics.fmean(xs)
+    if len(xs) < 2:
+        return mean, 0.0
+    return mean, T975[min(len(xs), 11) - 2] * statistics.stdev(xs) / len(xs) ** 0.5
+
+
+def cell(config: str | None, overrides: list[str], arm: str, seed: int, steps: int, root: Path,
+         report_only: bool = False) -> dict | None:
+    """Train and evaluate one arm x seed (or read its finished result). The base model does
+    not depend on the seed: its one evaluation (seed 0) stands for every seed."""
+    out = root / arm / f"seed{0 if arm == 'base' else seed}"
+    done = out / "eval" / "results.json"
+    if done.exists():
+        return json.loads(done.read_text())["models"][arm]
+    if report_only:
+        return None
+    shutil.rmtree(out, ignore_errors=True)
+    mode, extra, _ = ARMS[arm]
+    cfg = load_config(config, [*overrides, *extra, f"align.seed={seed}", f"align.steps={steps}"])
+    out.mkdir(parents=True)
+    (out / "config.json").write_text(cfg.model_dump_json(indent=1))
+    t0 = time.time()
+    model = base_path(cfg) if arm == "base" else run_align(cfg, base_path(cfg), mode, out
+                                                           ).outputs["model"]
+    result = run_evaluate(cfg, {arm: model}, out / "eval")
+    (out / "seconds.json").write_text(json.dumps({"seconds": round(time.time() - t0, 1)}))
+    return json.loads(Path(result.outputs["results"]).read_text())["models"][arm]
+
+
+def summarise(cfg: Config, results: dict[str, list[dict]]) -> tuple[str, dict]:
+    """Markdown tables and the JSON summary of whatever cells are finished."""
+    langs, anchor = cfg.langs.all, cfg.langs.anchor
+    arms = [a for a in ARMS if results.get(a)]
+    summary: dict = {}
+    for arm in arms:
+        runs, base = results[arm], ARMS[arm][2]
+        s: dict = {"seeds": len(runs), "langs": {}}
+        for lang in langs:
+            acc = [100 * r[lang]["accuracy"] for r in runs]
+            fid = [100 * r[lang].get("fidelity", 0.0) for r in runs]
+            s["langs"][lang] = {"accuracy": statistics.fmean(acc),
+                                "fidelity": statistics.fmean(fid)}
+            if base and results.get(base):
+                n = min(len(runs), len(results[base]))
+                diff = [100 * (runs[i][lang]["accuracy"] - results[base][i][lang]["accuracy"])
+                        for i in range(n)]
+                s["langs"][lang]["diff"], s["langs"][lang]["diff_ci95"] = interval(diff)
+        for key, group in (("gap_train", cfg.langs.train), ("gap_heldout", cfg.langs.heldout)):
+            gaps = [statistics.fmean(100 * (r[anchor]["accuracy"] - r[lang]["accuracy"])
+                                     for lang in group) for r in runs]
+            s[key], s[key + "_ci95"] = interval(gaps)
+        summary[arm] = s
+
+    def row(lang: str) -> str:
+        tag = f"{lang} (held out)" if lang in cfg.langs.heldout else lang
+        cells = []
+        for arm in arms:
+            x = summary[arm]["langs"][lang]
+            d = f"; {x['diff']:+.1f} ± {x['diff_ci95']:.1f}" if "diff" in x else ""
+            cells.append(f"{x['accuracy']:.1f} ({x['fidelity']:.0f}{d})")
+        return f"| {tag} | " + " | ".join(cells) + " |"
+
+    head = "| lang | " + " | ".join(f"{a} (n={summary[a]['seeds']})" for a in arms) + " |"
+    lines = [head, "|" + "---|" * (len(arms) + 1), row(anchor), *map(row, cfg.langs.train),
+             *map(row, cfg.langs.heldout)]
+    for key, label in (("gap_train", "mean gap to en, train langs"),
+                       ("gap_heldout", "mean gap to en, held-out")):
+        lines.append(f"| **{label}** | " + " | ".join(
+            f"{summary[a][key]:.1f} ± {summary[a][key + '_ci95']:.1f}" for a in arms) + " |")
+    return "\n".join(lines), summary
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", default="configs/demo.yaml")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--arms", default=",".join(ARMS), help="comma-separated, in run order")
+    p.add_argument("--order", choices=["seed", "arm"], default="seed",
+                   help="seed: every arm of seed 0 first (a partial run stays comparable)")
+    p.add_argument("--report", action="store_true", help="summarise finished cells, run none")
+    p.add_argument("--set", dest="overrides", action="append", default=[])
+    args = p.parse_args()
+    cfg = load_config(args.config, args.overrides)
+    root = cfg.root / "science" / f"steps{args.steps}"
+    arms = args.arms.split(",")
+    unknown = sorted(set(arms) - set(ARMS))
+    if unknown:
+        raise SystemExit(f"science.py: unknown arms {unknown}; known: {list(ARMS)}")
+    cells = [(a, s) for s in range(args.seeds) for a in arms] if args.order == "seed" else [
+        (a, s) for a in arms for s in range(args.seeds)]
+    results: dict[str, list[dict]] = {a: [] for a in arms}
+    for i, (arm, seed) in enumerate(cells):
+        if arm == "base" and seed > 0:
+            continue
+        if not args.report:
+            print(f"\n=== cell {i + 1}/{len(cells)}: {arm}, seed {seed}, {args.steps} steps ===",
+                  flush=True)
+        result = cell(args.config, args.overrides, arm, seed, args.steps, root, args.report)
+        if result is not None:
+            results[arm].append(result)
+    table, summary = summarise(cfg, results)
+    (root / "science.json").write_text(json.dumps(
+        {"steps": args.steps, "seeds": args.seeds, "per_lang": cfg.evaluate.per_lang,
+         "arms": {a: ARMS[a][1] for a in arms}, "summary": summary}, indent=2))
+    print(f"\nAccuracy % (fidelity %; paired difference vs the arm's shuffled baseline, 95% t) "
+          f"over seeds, {cfg.evaluate.per_lang} questions per language, {args.steps} steps\n\n"
+          + table)
+
+
+if __name__ == "__main__":
+    main()
