@@ -75,10 +75,12 @@ def plot(results: dict[str, dict[str, dict]], langs: list[str], heldout: list[st
                         label=model)
         ax.set_xticks(x, ticks)
         ax.set_ylabel("exact-match accuracy (%)")
+        ax.set_ylim(0, 105)
         ax.set_title("RAG accuracy per language (95% Wilson intervals)")
         if fax is not None:
             fax.set_xticks(x, ticks)
             fax.set_ylabel("answers in the question's language (%)")
+            fax.set_ylim(0, 105)
             fax.set_title("Answer-language fidelity")
     return path
 
