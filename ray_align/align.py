@@ -37,11 +37,11 @@ def run_align(
     Only the train split and the train languages are used: held-out languages never appear.
     Objectives that need reference log-probs (DPO) get them from one reference pass first.
     """
+    source = align_groups(cfg)  # a missing input fails before Ray starts
     init_ray(cfg.ray)
     a = cfg.align
     batching = a.batching.model_copy(update={"mode": mode or a.batching.mode})
     langs = [cfg.langs.anchor, *cfg.langs.train]
-    source = align_groups(cfg)
     if Composite(**a.objective_spec()).needs_reference:
         from ray_align.train.reference import run_reference
 
