@@ -21,8 +21,8 @@ from ray_align.data.groups import read_groups
 from ray_align.model import load_model, load_tokenizer
 from ray_align.pretrain import base_path
 from ray_align.runtime import init_ray
+from ray_align.train.fit import fit
 from ray_align.train.objectives import Composite
-from ray_align.train.trainer import fit
 
 
 def plain_torch(plan: list[dict], base: str, lr: float, max_len: int, threads: int

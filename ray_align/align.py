@@ -9,8 +9,8 @@ from ray_align.batching import plan_groups
 from ray_align.config import Config
 from ray_align.data.groups import read_groups
 from ray_align.runtime import StageResult, init_ray
+from ray_align.train.fit import fit
 from ray_align.train.objectives import Composite
-from ray_align.train.trainer import fit
 
 
 def align_groups(cfg: Config) -> Path:

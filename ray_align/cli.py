@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         COMMANDS[args.command][0](cfg)
-    except FileNotFoundError as e:  # a stage's input is missing: say which, no traceback
+    except (FileNotFoundError, FileExistsError) as e:  # a missing input or a clashing run
         print(f"ray-align: {e}", file=sys.stderr)
         return 2
     return 0

@@ -75,6 +75,12 @@ class TrainConfig(Strict):
     zero_stage: Literal[0, 1, 2, 3] = 2
     log_every: int = Field(20, gt=0)
     seed: int = 0
+    # Faults: a checkpoint (DeepSpeed's sharded state + data position) every N steps; a rerun
+    # with the same name resumes from the latest one unless resume=false (then it starts over).
+    checkpoint_every: int = Field(50, gt=0)
+    keep_checkpoints: int = Field(2, gt=0)
+    max_failures: int = Field(2, ge=-1)  # worker-group restarts from the latest checkpoint
+    resume: bool = True
 
 
 class PretrainConfig(TrainConfig):

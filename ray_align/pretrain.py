@@ -17,7 +17,7 @@ from ray_align.data.groups import read_groups
 from ray_align.model import build_model, save, train_tokenizer
 from ray_align.prompts import answer_text, rag_prompt
 from ray_align.runtime import StageResult, init_ray
-from ray_align.train.trainer import fit
+from ray_align.train.fit import fit
 
 
 def pretrain_rows(groups: list[dict], anchor: str, english_share: float, seed: int) -> list[dict]:

@@ -90,9 +90,10 @@ def test_zero3_alignment_saves_a_loadable_checkpoint(small_run):
     cfg = cfg.model_copy(update={"align": cfg.align.model_copy(update={"zero_stage": 3,
                                                                          "steps": 2})})
     out = cfg.root / "zero3" / "model"
-    for _ in range(2):  # a second run of the same name starts afresh
+    for _ in range(2):  # the second run of the same name resumes the finished one
         result = run_align(cfg, str(base), "aligned", out.parent)
         assert result.counts["step"] == 2
+    assert json.loads((out / "train_progress/rank1.json").read_text())["resumes"] == [2]
     trained, before = load_file(out / "model.safetensors"), load_file(base / "model.safetensors")
     assert trained.keys() == before.keys()
     assert all(trained[k].shape == before[k].shape for k in before)

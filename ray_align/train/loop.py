@@ -1,24 +1,25 @@
 """The training loop each Ray Train worker runs: one screen, nanoGPT-style.
 
 Every worker reads the same stream of step rows (`step`, `epoch`, `ranks` as JSON) in order and
-takes its own rank's units, so workers stay in lockstep and whole groups stay together.
+takes its own rank's units, so workers stay in lockstep and whole groups stay together. Every
+`checkpoint_every` steps the state goes into a Ray Train checkpoint (`checkpoint.py`); a
+restarted or rerun worker group continues after the latest one.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from ray_align.config import TrainConfig
 from ray_align.model import load_model, load_tokenizer
-from ray_align.train.deepspeed import ds_config, save_hf
+from ray_align.train.checkpoint import checkpoint, restore
 from ray_align.train.objectives import Composite, to_device
+from ray_align.train.zero import ds_config
 
 
 def warmup_cosine(warmup: int, total: int) -> Any:
@@ -46,6 +47,12 @@ def average(window: list[dict[str, float]]) -> dict[str, float]:
     return {k: sum(vals) / len(vals) for k in keys if (vals := [m[k] for m in window if k in m])}
 
 
+def all_ranks_sum(x: float, device: torch.device) -> float:
+    total = torch.tensor([float(x)], device=device)
+    torch.distributed.all_reduce(total)
+    return total.item()
+
+
 def train_loop(config: dict[str, Any]) -> None:
     import deepspeed
     import ray.train
@@ -64,39 +71,40 @@ def train_loop(config: dict[str, Any]) -> None:
                                       config=ds_config(cfg, config["micro_batch"]))
     objective = Composite(**config["objectives"])
     name, total = config["name"], config["steps"]
+    progress = restore(engine, rank)
     if rank == 0:
+        resumed = f", resumed after step {progress.step}" if progress.step else ""
         print(f"[{name}] {world} workers ready (DeepSpeed ZeRO-{cfg.zero_stage}) in "
-              f"{time.time() - config['t0']:.0f} s", flush=True)
-    t0, tokens, seen, window, log = time.time(), 0, 0, [], []
-    for row in ray.train.get_dataset_shard("train").iter_rows():
-        units = json.loads(row["ranks"])[rank]
-        rows = [r for u in units for r in u]
+              f"{time.time() - config['t0']:.0f} s{resumed}", flush=True)
+    t0, tokens, window = time.time(), 0, []
+    steps = ray.train.get_dataset_shard("train").iter_rows() if progress.step < total else []
+    for row in steps:
+        if row["step"] < progress.step:  # done before the restart: the data position
+            continue
+        rows = [r for u in json.loads(row["ranks"])[rank] for r in u]
         batch = to_device(objective.collate(rows, tokenizer, config["max_len"]), engine.device)
         loss, metrics = objective(engine, batch)
         engine.backward(loss)
         engine.step()
-        step = row["step"] + 1
-        tokens += int(batch["attention_mask"].sum()) * world  # rank 0's count, x world
-        seen += len(rows)
+        step = progress.step = row["step"] + 1
+        progress.seen.append([step, [f"{r['group_id']}/{r['lang']}" for r in rows]])
+        tokens += int(batch["attention_mask"].sum())
         window.append(metrics)
-        if step % cfg.log_every and step != total:
+        save = step % cfg.checkpoint_every == 0 or step == total
+        if step % cfg.log_every and not save:
             continue
-        metrics = average(window)  # this rank's
+        metrics = average(window)  # this rank's, since the last report
         metrics |= {"step": step, "epoch": row["epoch"], "lr": schedule.get_last_lr()[0],
-                    "tokens_per_s": tokens / (time.time() - t0), "rows_seen_rank": seen}
+                    "tokens_per_s": all_ranks_sum(tokens, engine.device) / (time.time() - t0)}
         window = []
-        log.append(metrics)
+        progress.log.append(metrics)
         if rank == 0:
             parts = ", ".join(f"{k.split('/')[0]} {v:.3f}" for k, v in metrics.items()
                               if k.count("/") == 1 and k.endswith("/loss"))
             print(f"[{name}] step {step}/{total} loss {metrics['loss']:.3f} ({parts}) "
                   f"{metrics['tokens_per_s']:.0f} tok/s", flush=True)
-        if step < total:
+        if not save:
             ray.train.report(metrics)
             continue
-        with tempfile.TemporaryDirectory() as tmp:
-            save_hf(engine, tokenizer, Path(tmp), rank, cfg.zero_stage)
-            if rank == 0:
-                (Path(tmp) / "train_log.json").write_text(json.dumps(log, indent=1))
-            checkpoint = ray.train.Checkpoint.from_directory(tmp) if rank == 0 else None
-            ray.train.report(metrics, checkpoint=checkpoint)
+        with checkpoint(engine, tokenizer, progress, rank, final=step == total) as ckpt:
+            ray.train.report(metrics, checkpoint=ckpt)

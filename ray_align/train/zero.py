@@ -1,8 +1,7 @@
-"""DeepSpeed ZeRO configuration and saving from any ZeRO stage."""
+"""The DeepSpeed configuration of a run: ZeRO stage, precision, micro batch."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from ray_align.config import TrainConfig
@@ -24,11 +23,3 @@ def ds_config(cfg: TrainConfig, micro_batch: int) -> dict[str, Any]:
         "wall_clock_breakdown": False,
     }
 
-
-def save_hf(engine: Any, tokenizer: Any, path: Path, rank: int, zero_stage: int) -> None:
-    """Write a Hugging Face checkpoint from rank 0 (every rank must call: ZeRO-3 gathers)."""
-    state = engine._zero3_consolidated_16bit_state_dict() if zero_stage == 3 else None
-    if rank == 0:
-        path.mkdir(parents=True, exist_ok=True)
-        engine.module.save_pretrained(path, state_dict=state, safe_serialization=True)
-        tokenizer.save_pretrained(path)
