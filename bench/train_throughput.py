@@ -50,7 +50,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--set", dest="overrides", action="append", default=[])
     args = p.parse_args()
-    cfg = load_config(args.config, [*args.overrides, f"align.steps={args.steps}"])
+    cfg = load_config(args.config, [*args.overrides, f"align.steps={args.steps}",
+                                    "align.resume=false"])  # a fresh run every time
     a, langs = cfg.align, [cfg.langs.anchor, *cfg.langs.train]
     base = base_path(cfg)
     groups = read_groups(cfg.root / "translate" / "groups", "train", cfg.translate.test_fraction,

@@ -36,7 +36,10 @@ def init_ray(cfg: RayConfig) -> None:
     # Logical CPUs: Ray Data stages and Train workers each hold one; torch runs one thread per
     # worker, so a 2-core machine can host the 2 train workers and the data actors beside them.
     num_cpus = cfg.num_cpus or max(4, os.cpu_count() or 1)
-    ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=env, log_to_driver=True)
+    # The dashboard (loopback only) serves the state API, which Ray Train's placement-group
+    # cleaner polls every second (without it, it logs a warning each time), and the metrics.
+    ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1",
+             runtime_env=env, log_to_driver=True)
 
 
 @dataclass
