@@ -15,13 +15,14 @@ import time
 
 import torch
 
-from ray_align.batching import plan_groups
+from ray_align.batching import plan_groups, plan_rows
 from ray_align.config import load_config
 from ray_align.data.groups import read_groups
 from ray_align.model import load_model, load_tokenizer
 from ray_align.pretrain import base_path
 from ray_align.runtime import init_ray
 from ray_align.train.fit import fit
+from ray_align.train.ingest import micro_batch
 from ray_align.train.objectives import Composite
 
 
@@ -61,8 +62,12 @@ def main() -> None:
     tokens, plain = plain_torch(plan, base, a.lr, cfg.model.max_len, threads=a.num_workers)
     init_ray(cfg.ray)
     t0 = time.time()
-    result = fit("bench-throughput", plan, base, a, cfg.root / "bench" / "throughput" / "model",
-                 a.objective_spec(), cfg.model.max_len)
+    import ray.data
+
+    result = fit("bench-throughput", ray.data.from_items(plan_rows(plan)), base, a,
+                 cfg.root / "bench" / "throughput" / "model",
+                 micro_batch=micro_batch(a.batching), data_id="bench",
+                 objectives=a.objective_spec(), max_len=cfg.model.max_len)
     wall = time.time() - t0
     ray_tps = result.counts["tokens_per_s"]
     print(f"\n{args.steps} steps, {a.num_workers} workers x {a.batching.groups_per_batch} groups"

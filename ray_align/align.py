@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from ray_align.batching import plan_groups
 from ray_align.config import Config
-from ray_align.data.groups import read_groups
 from ray_align.runtime import StageResult, init_ray
 from ray_align.train.fit import fit
+from ray_align.train.ingest import micro_batch, plan_dataset, read_groups_dataset
 from ray_align.train.objectives import Composite
+from ray_align.workdir import fingerprint
 
 
 def align_groups(cfg: Config) -> Path:
@@ -46,17 +46,18 @@ def run_align(
         from ray_align.train.reference import run_reference
 
         source = run_reference(cfg, base, source, langs)
-    groups = read_groups(source, "train", cfg.translate.test_fraction, langs)
-    plan = plan_groups(groups, batching, langs, a.num_workers, a.steps, a.seed)
-    rows = sum(len(u) for s in plan for r in s["ranks"] for u in r)
+    groups = read_groups_dataset(source, "train", cfg.translate.test_fraction)
+    plan, n_groups = plan_dataset(groups, batching, langs, a.num_workers, a.steps, a.seed)
     spec = a.objective_spec()
     names = "+".join(f"{w:g}*{n}" for n, w in zip(spec["names"], spec["weights"], strict=True))
-    print(f"[align:{batching.mode}] {len(groups)} groups from {source}, {a.steps} steps x "
-          f"{a.num_workers} workers x {batching.groups_per_batch} groups, {rows} rows, "
-          f"objectives {names}", flush=True)
+    print(f"[align:{batching.mode}] {n_groups} groups from {source}, {a.steps} steps x "
+          f"{a.num_workers} workers x {batching.groups_per_batch} groups, objectives {names}",
+          flush=True)
     out = out or cfg.root / "align" / batching.mode
-    result = fit(f"align-{batching.mode}", plan, base, a, out / "model", a.objective_spec(),
-                 cfg.model.max_len)
-    result.counts |= {"groups": len(groups), "rows": rows, "mode": batching.mode,
-                      "objectives": a.objectives}
+    data_id = fingerprint([source], batching=batching.model_dump(), langs=langs,
+                          test_fraction=cfg.translate.test_fraction)
+    result = fit(f"align-{batching.mode}", plan, base, a, out / "model",
+                 micro_batch=micro_batch(batching), data_id=data_id, objectives=spec,
+                 max_len=cfg.model.max_len)
+    result.counts |= {"groups": n_groups, "mode": batching.mode, "objectives": a.objectives}
     return result.save(out)

@@ -3,7 +3,8 @@
 Real LLMs see far more English than anything else; the demo base does too: it is trained from
 scratch (tokenizer included) on the train-split groups, `english_share` of the rows English
 and the rest spread over every other language, held-out ones included (pretraining, unlike
-alignment, has seen them, as a real LLM's has).
+alignment, has seen them, as a real LLM's has). A demo-sized job: its rows and plan are made
+in memory (`batching.plan_groups`' path), unlike alignment's (`train/ingest.py`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from ray_align.batching import schedule
+from ray_align.batching import plan_rows, schedule
 from ray_align.config import Config
 from ray_align.data.groups import read_groups
 from ray_align.model import build_model, save, train_tokenizer
 from ray_align.prompts import answer_text, rag_prompt
 from ray_align.runtime import StageResult, init_ray
 from ray_align.train.fit import fit
+from ray_align.workdir import fingerprint
 
 
 def pretrain_rows(groups: list[dict], anchor: str, english_share: float, seed: int) -> list[dict]:
@@ -42,6 +44,8 @@ def run_pretrain(cfg: Config) -> StageResult:
     """Write `base/model` (HF format) unless `model.path` names an existing base."""
     if cfg.model.path:
         return StageResult("pretrain", {"model": cfg.model.path}, {"skipped": True})
+    import ray.data
+
     init_ray(cfg.ray)
     out, p = cfg.root / "base", cfg.pretrain
     groups = read_groups(cfg.root / "translate" / "groups", "train", cfg.translate.test_fraction,
@@ -59,8 +63,9 @@ def run_pretrain(cfg: Config) -> StageResult:
         random.Random(f"{p.seed}:{epoch}").shuffle(order)
         return [[r] for r in order]
 
-    plan = schedule(units, p.examples_per_batch, p.num_workers, p.steps)
-    result = fit("pretrain", plan, str(init), p, Path(base_path(cfg)), None,
-                 cfg.model.max_len)
+    plan = plan_rows(schedule(units, p.examples_per_batch, p.num_workers, p.steps))
+    result = fit("pretrain", ray.data.from_items(plan), str(init), p, Path(base_path(cfg)),
+                 micro_batch=p.examples_per_batch + 1, data_id=fingerprint([], rows=rows),
+                 max_len=cfg.model.max_len)
     result.counts |= {"parameters": n_params, "rows": len(rows)}
     return result.save(out)

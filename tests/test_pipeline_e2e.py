@@ -66,10 +66,10 @@ def test_first_logged_losses_are_pinned(small_run):
     batching or objectives moves these numbers. Training lowers the loss."""
     cfg, _ = small_run
     pinned = {
-        "aligned": {"loss": 7.55962, "orpo/loss": 7.36801, "orpo/nll": 7.28163,
-                    "consistency/loss": 1.91610, "consistency/pairs": 12.0},
-        "shuffled": {"loss": 7.44665, "orpo/loss": 7.24914, "orpo/nll": 7.13844,
-                     "consistency/loss": 1.97505, "consistency/pairs": 2.5},
+        "aligned": {"loss": 7.48453, "orpo/loss": 7.29122, "orpo/nll": 7.21911,
+                    "consistency/loss": 1.93317, "consistency/pairs": 12.0},
+        "shuffled": {"loss": 7.59718, "orpo/loss": 7.40737, "orpo/nll": 7.32665,
+                     "consistency/loss": 1.89814, "consistency/pairs": 2.0},
     }
     for mode, first in pinned.items():
         log = json.loads((cfg.root / f"align/{mode}/model/train_log.json").read_text())
@@ -83,17 +83,17 @@ def test_first_logged_losses_are_pinned(small_run):
 
 
 @pytest.mark.slow
-def test_zero3_alignment_saves_a_loadable_checkpoint(small_run):
+def test_zero3_alignment_saves_a_loadable_checkpoint(small_run, capsys):
     """ZeRO-3 shards the parameters; the saved checkpoint must still be the whole model."""
     cfg, _ = small_run
     base = cfg.root / "base/model"
     cfg = cfg.model_copy(update={"align": cfg.align.model_copy(update={"zero_stage": 3,
                                                                          "steps": 2})})
     out = cfg.root / "zero3" / "model"
-    for _ in range(2):  # the second run of the same name resumes the finished one
+    for resumed in (False, True):  # the second run of the same name resumes the finished one
         result = run_align(cfg, str(base), "aligned", out.parent)
         assert result.counts["step"] == 2
-    assert json.loads((out / "train_progress/rank1.json").read_text())["resumes"] == [2]
+        assert ("resuming from the latest checkpoint" in capsys.readouterr().out) == resumed
     trained, before = load_file(out / "model.safetensors"), load_file(base / "model.safetensors")
     assert trained.keys() == before.keys()
     assert all(trained[k].shape == before[k].shape for k in before)

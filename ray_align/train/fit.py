@@ -1,4 +1,4 @@
-"""Driver side: turn a step schedule into a Ray dataset and fit a TorchTrainer."""
+"""Driver side: write the plan, give each worker its share, fit a TorchTrainer."""
 
 from __future__ import annotations
 
@@ -12,20 +12,18 @@ from typing import Any
 from ray_align.config import TrainConfig
 from ray_align.runtime import StageResult
 from ray_align.train.checkpoint import HF, PROGRESS
+from ray_align.train.ingest import rank_share, write_plan
 from ray_align.train.loop import train_loop
 
 # Knobs that may change between a run and its resumption (they do not change the result).
 RESUMABLE_KNOBS = {"resume", "checkpoint_every", "keep_checkpoints", "max_failures", "log_every"}
 
 
-def identity(name: str, model: str, cfg: TrainConfig, plan: list[dict[str, Any]],
-             extra: dict[str, Any]) -> str:
+def identity(name: str, model: str, cfg: TrainConfig, data_id: str, extra: dict[str, Any]) -> str:
     """What a run is: resuming a run is only allowed with the same identity."""
-    h = hashlib.sha256(json.dumps(
-        [name, model, cfg.model_dump(exclude=RESUMABLE_KNOBS), extra], sort_keys=True).encode())
-    for s in plan:
-        h.update(json.dumps(s["ranks"]).encode())
-    return h.hexdigest()[:16]
+    return hashlib.sha256(json.dumps(
+        [name, model, cfg.model_dump(exclude=RESUMABLE_KNOBS), data_id, extra], sort_keys=True
+    ).encode()).hexdigest()[:16]
 
 
 def prepare_storage(run_dir: Path, ident: str, resume: bool) -> bool:
@@ -47,44 +45,40 @@ def prepare_storage(run_dir: Path, ident: str, resume: bool) -> bool:
 
 
 def fit(
-    name: str, plan: list[dict[str, Any]], model: str, cfg: TrainConfig, out: Path,
-    objectives: dict[str, Any] | None = None, max_len: int = 192,
+    name: str, plan: Any, model: str, cfg: TrainConfig, out: Path, *, micro_batch: int,
+    data_id: str, objectives: dict[str, Any] | None = None, max_len: int = 192,
 ) -> StageResult:
-    """Train `model` on `plan` with `cfg.num_workers` workers; save the HF model to `out`.
+    """Train `model` on `plan` (a Ray dataset of rows with `batching.PLAN_FIELDS`, `cfg.steps`
+    steps for `cfg.num_workers` ranks) and save the HF model to `out`.
 
-    Checkpoints go to `<out>/../ray_results/<name>`; rerunning the same run resumes from the
-    latest (`cfg.resume`), a changed run is refused. `objectives`: `Composite`'s arguments
-    (names, weights, options); default plain SFT."""
-    import ray.data
+    The run lives in `<out>/../ray_results/<name>`: the plan, written once, partitioned by rank
+    (each worker reads only its share), and the checkpoints. Rerunning the same run resumes from
+    the latest checkpoint (`cfg.resume`); a run whose config, base or data (`data_id`) changed
+    is refused. `objectives`: `Composite`'s arguments; default plain SFT."""
     from ray.data import ExecutionOptions
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    world = len(plan[0]["ranks"])
-    if world != cfg.num_workers:
-        raise ValueError(f"plan is for {world} workers, config asks for {cfg.num_workers}")
     objectives = objectives or {"names": ["sft"]}
     storage = out.parent / "ray_results"
-    ident = identity(name, model, cfg, plan, {"objectives": objectives, "max_len": max_len})
-    if prepare_storage(storage / name, ident, cfg.resume):
-        print(f"[{name}] resuming from the latest checkpoint in {storage / name}", flush=True)
-    steps = ray.data.from_items(
-        [{"step": s["step"], "epoch": s["epoch"], "ranks": json.dumps(s["ranks"])} for s in plan]
-    )
-    steps.context.enable_progress_bars = False  # the loop prints its own progress
-    micro = max(sum(len(u) for u in s["ranks"][0]) for s in plan)
+    run_dir = storage / name
+    ident = identity(name, model, cfg, data_id, {"objectives": objectives, "max_len": max_len})
+    if prepare_storage(run_dir, ident, cfg.resume):
+        print(f"[{name}] resuming from the latest checkpoint in {run_dir}", flush=True)
+    if not (run_dir / "plan").exists():
+        write_plan(plan, run_dir / "plan")
+    shares = {f"rank{r}": rank_share(run_dir / "plan", r) for r in range(cfg.num_workers)}
     trainer = TorchTrainer(
         train_loop,
         train_loop_config={
             "name": name, "model": model, "train": cfg, "objectives": objectives,
-            "steps": len(plan), "max_len": max_len, "micro_batch": micro, "t0": time.time(),
+            "max_len": max_len, "micro_batch": micro_batch, "t0": time.time(),
         },
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu),
-        datasets={"train": steps},
-        # Not split: every worker streams all step rows in order and takes its own rank's part.
-        dataset_config=DataConfig(
-            datasets_to_split=[], execution_options=ExecutionOptions(preserve_order=True)
-        ),
+        # Each worker reads only its own share (`rank<r>`), in order: nothing to split.
+        datasets=shares,
+        dataset_config=DataConfig(datasets_to_split=[],
+                                  execution_options=ExecutionOptions(preserve_order=True)),
         run_config=RunConfig(
             name=name, storage_path=str(storage),
             checkpoint_config=CheckpointConfig(num_to_keep=cfg.keep_checkpoints),
@@ -97,8 +91,9 @@ def fit(
     with result.checkpoint.as_directory() as d:
         shutil.copytree(Path(d) / HF, out)
         shutil.copytree(Path(d) / PROGRESS, out / "train_progress")
-    progress = json.loads((out / "train_progress" / "rank0.json").read_text())
-    (out / "train_log.json").write_text(json.dumps(progress["log"], indent=1))
-    metrics = {k: v for k, v in progress["log"][-1].items() if isinstance(v, int | float)}
+    ranks = [json.loads(p.read_text()) for p in sorted((out / "train_progress").iterdir())]
+    (out / "train_log.json").write_text(json.dumps(ranks[0]["log"], indent=1))
+    metrics = {k: v for k, v in ranks[0]["log"][-1].items() if isinstance(v, int | float)}
     (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2))
-    return StageResult(name, {"model": str(out)}, metrics)
+    rows = sum(len(seen) for p in ranks for _, seen in p["seen"])  # trained on, all ranks
+    return StageResult(name, {"model": str(out)}, metrics | {"rows": rows})

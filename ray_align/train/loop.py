@@ -1,16 +1,16 @@
 """The training loop each Ray Train worker runs: one screen, nanoGPT-style.
 
-Every worker reads the same stream of step rows (`step`, `epoch`, `ranks` as JSON) in order and
-takes its own rank's units, so workers stay in lockstep and whole groups stay together. Every
+Worker r reads its own share of the plan (`rank<r>`: rows in step order, `train/ingest.py`), one
+step's rows at a time; every rank has the same steps, so workers stay in lockstep. Every
 `checkpoint_every` steps the state goes into a Ray Train checkpoint (`checkpoint.py`); a
 restarted or rerun worker group continues after the latest one.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -47,6 +47,21 @@ def average(window: list[dict[str, float]]) -> dict[str, float]:
     return {k: sum(vals) / len(vals) for k in keys if (vals := [m[k] for m in window if k in m])}
 
 
+def steps_of(rows: Iterable[dict], start: int) -> Iterator[tuple[int, int, list[dict]]]:
+    """(step, epoch, rows) from this rank's share (rows in step order), from step `start` on:
+    the steps before it were trained before a restart."""
+    batch: list[dict] = []
+    for row in rows:
+        if row["step"] < start:
+            continue
+        if batch and row["step"] != batch[-1]["step"]:
+            yield batch[-1]["step"], batch[-1]["epoch"], batch
+            batch = []
+        batch.append(row)
+    if batch:
+        yield batch[-1]["step"], batch[-1]["epoch"], batch
+
+
 def all_ranks_sum(x: float, device: torch.device) -> float:
     total = torch.tensor([float(x)], device=device)
     torch.distributed.all_reduce(total)
@@ -70,23 +85,21 @@ def train_loop(config: dict[str, Any]) -> None:
     engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=schedule,
                                       config=ds_config(cfg, config["micro_batch"]))
     objective = Composite(**config["objectives"])
-    name, total = config["name"], config["steps"]
+    name, total = config["name"], cfg.steps
     progress = restore(engine, rank)
     if rank == 0:
         resumed = f", resumed after step {progress.step}" if progress.step else ""
         print(f"[{name}] {world} workers ready (DeepSpeed ZeRO-{cfg.zero_stage}) in "
               f"{time.time() - config['t0']:.0f} s{resumed}", flush=True)
     t0, tokens, window = time.time(), 0, []
-    steps = ray.train.get_dataset_shard("train").iter_rows() if progress.step < total else []
-    for row in steps:
-        if row["step"] < progress.step:  # done before the restart: the data position
-            continue
-        rows = [r for u in json.loads(row["ranks"])[rank] for r in u]
+    share = ray.train.get_dataset_shard(f"rank{rank}")
+    for step, epoch, rows in steps_of(share.iter_rows() if progress.step < total else [],
+                                      progress.step):
         batch = to_device(objective.collate(rows, tokenizer, config["max_len"]), engine.device)
         loss, metrics = objective(engine, batch)
         engine.backward(loss)
         engine.step()
-        step = progress.step = row["step"] + 1
+        step = progress.step = step + 1
         progress.seen.append([step, [f"{r['group_id']}/{r['lang']}" for r in rows]])
         tokens += int(batch["attention_mask"].sum())
         window.append(metrics)
@@ -94,7 +107,7 @@ def train_loop(config: dict[str, Any]) -> None:
         if step % cfg.log_every and not save:
             continue
         metrics = average(window)  # this rank's, since the last report
-        metrics |= {"step": step, "epoch": row["epoch"], "lr": schedule.get_last_lr()[0],
+        metrics |= {"step": step, "epoch": epoch, "lr": schedule.get_last_lr()[0],
                     "tokens_per_s": all_ranks_sum(tokens, engine.device) / (time.time() - t0)}
         window = []
         progress.log.append(metrics)

@@ -6,7 +6,6 @@ base model's files, the groups' files and the encoding settings: rerunning align
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from ray_align.data.schema import is_test
 from ray_align.model import load_model, load_tokenizer
 from ray_align.runtime import init_ray
 from ray_align.train.objectives.base import encode_rows, forward
+from ray_align.workdir import fingerprint
 
 
 class ReferenceScorer:
@@ -43,17 +43,6 @@ class ReferenceScorer:
                                strict=True):
                 v["ref_chosen_logp"], v["ref_rejected_logp"] = c, r
         return pa.Table.from_pylist(groups)
-
-
-def fingerprint(paths: list[Path], **settings: object) -> str:
-    """sha256 of the files' bytes under `paths` (sorted) and the settings."""
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    for root in paths:
-        for f in sorted(p for p in ([root] if root.is_file() else root.rglob("*"))
-                        if p.is_file()):
-            h.update(str(f.relative_to(root.parent)).encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()[:16]
 
 
 def run_reference(cfg: Config, base: str, groups: Path, langs: list[str]) -> Path:

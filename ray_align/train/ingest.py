@@ -1,0 +1,88 @@
+"""The alignment plan at scale: computed by Ray Data from the groups' parquet, written once per
+run, and read back by each worker as its own share (DESIGN.md section 4).
+
+The driver holds counts, never groups or steps: each epoch sorts the groups by `unit_key` and
+numbers them (`zip` with a range), every unit's rows get their step and rank from `slot`, and
+the `shuffled` baseline pairs the aligned row slots, in order, with the epoch's rows in
+`row_key` order (two sorts and a zip). The result equals `batching.plan_groups` row for row
+(a test holds them to it); `plan/rank=<r>/` is what worker r reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ray_align.batching import PLAN_FIELDS, draw_unit, row_key, slot, steps_per_epoch, unit_key
+from ray_align.config import BatchingConfig
+from ray_align.data.schema import is_test
+
+
+def read_groups_dataset(path: Path, split: str, test_fraction: float) -> Any:
+    """The groups of one split (`train` / `test`) as a Ray dataset."""
+    import ray.data
+
+    test = split == "test"
+    return ray.data.read_parquet(str(path)).filter(
+        lambda g: is_test(g["group_id"], test_fraction) == test)
+
+
+def plan_dataset(groups: Any, cfg: BatchingConfig, langs: Sequence[str], world: int, steps: int,
+                 seed: int) -> tuple[Any, int]:
+    """Rows of the whole schedule with their `PLAN_FIELDS`, in `cfg.mode` (lazy), and the
+    number of units (groups with something to draw) in an epoch."""
+    import ray.data
+
+    langs, per_rank = list(langs), cfg.groups_per_batch
+    drawable = groups.filter(lambda g: bool(draw_unit(g, cfg, langs, seed, 0))).materialize()
+    n = drawable.count()
+    per_epoch = steps_per_epoch(n, per_rank, world)
+
+    epochs = -(-steps // per_epoch)
+
+    def keyed(g: dict) -> list[dict]:  # one copy per epoch, with its place in that epoch
+        return [{"epoch": e, "key": unit_key(seed, e, g["group_id"]), **g} for e in range(epochs)]
+
+    def rows(unit: dict) -> list[dict]:
+        epoch, i = divmod(unit["id"], n)  # `id`: the unit's rank in (epoch, key) order
+        step, rank = slot(i, n, per_rank, world)
+        step += epoch * per_epoch
+        if step >= steps:
+            return []
+        return [{"step": step, "epoch": epoch, "rank": rank, "unit": i, "k": k, **r}
+                for k, r in enumerate(draw_unit(unit, cfg, langs, seed, epoch))]
+
+    ordered = drawable.flat_map(keyed).sort(["epoch", "key"])
+    plan = ordered.zip(ray.data.range(epochs * n)).flat_map(rows)
+    if cfg.mode == "aligned":
+        return plan, n
+    plan = plan.materialize()  # read twice below: slots and rows
+    order = ["step", "rank", "unit", "k"]  # the aligned row slots, epoch after epoch
+    slots = plan.select_columns(list(PLAN_FIELDS)).sort(order)
+    content = plan.drop_columns(order).map(
+        lambda r: r | {"row_key": row_key(seed, r["epoch"], r["group_id"], r["lang"])})
+    rows = content.sort(["epoch", "row_key"]).drop_columns(["epoch", "row_key"])
+    return slots.zip(rows), n
+
+
+def write_plan(plan: Any, path: Path) -> None:
+    """Write the plan partitioned by rank (atomically: a crash leaves no half plan)."""
+    import shutil
+
+    tmp = path.with_name(path.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    plan.write_parquet(str(tmp), partition_cols=["rank"])
+    tmp.rename(path)
+
+
+def micro_batch(cfg: BatchingConfig) -> int:
+    """The most rows a rank can get in one step (a merged last step adds one unit at most)."""
+    return (cfg.groups_per_batch + 1) * (cfg.include_anchor + cfg.langs_per_group)
+
+
+def rank_share(path: Path, rank: int) -> Any:
+    """Worker `rank`'s rows, in training order."""
+    import ray.data
+
+    return ray.data.read_parquet(str(path / f"rank={rank}")).sort(["step", "unit", "k"])
