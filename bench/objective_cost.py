@@ -17,6 +17,7 @@ import torch
 
 from ray_align.align import align_groups
 from ray_align.batching import plan_groups
+from ray_align.cli import config_arguments
 from ray_align.config import load_config
 from ray_align.data.groups import read_groups
 from ray_align.model import load_model, load_tokenizer
@@ -29,10 +30,9 @@ ARMS = {"sft": ["sft"], "orpo": ["orpo"], "orpo+consistency": ["orpo", "consiste
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--config", default="configs/demo.yaml")
+    config_arguments(p, "configs/demo.yaml")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--set", dest="overrides", action="append", default=[])
     args = p.parse_args()
     cfg = load_config(args.config, args.overrides)
     torch.set_num_threads(args.threads)

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from ray_align.align import run_align
+from ray_align.cli import config_arguments
 from ray_align.config import Config, load_config
 from ray_align.eval.stage import run_evaluate
 from ray_align.pretrain import base_path
@@ -128,14 +129,13 @@ def summarise(cfg: Config, results: dict[str, list[dict]]) -> tuple[str, dict]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--config", default="configs/demo.yaml")
+    config_arguments(p, "configs/demo.yaml")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--arms", default=",".join(ARMS), help="comma-separated, in run order")
     p.add_argument("--order", choices=["seed", "arm"], default="seed",
                    help="seed: every arm of seed 0 first (a partial run stays comparable)")
     p.add_argument("--report", action="store_true", help="summarise finished cells, run none")
-    p.add_argument("--set", dest="overrides", action="append", default=[])
     args = p.parse_args()
     cfg = load_config(args.config, args.overrides)
     root = cfg.root / "science" / f"steps{args.steps}"

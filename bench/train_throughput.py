@@ -16,6 +16,7 @@ import time
 import torch
 
 from ray_align.batching import plan_groups, plan_rows
+from ray_align.cli import config_arguments
 from ray_align.config import load_config
 from ray_align.data.groups import read_groups
 from ray_align.model import load_model, load_tokenizer
@@ -47,9 +48,8 @@ def plain_torch(plan: list[dict], base: str, lr: float, max_len: int, threads: i
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--config", default="configs/demo.yaml")
+    config_arguments(p, "configs/demo.yaml")
     p.add_argument("--steps", type=int, default=60)
-    p.add_argument("--set", dest="overrides", action="append", default=[])
     args = p.parse_args()
     cfg = load_config(args.config, [*args.overrides, f"align.steps={args.steps}",
                                     "align.resume=false"])  # a fresh run every time

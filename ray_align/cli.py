@@ -81,10 +81,16 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
-        s = sub.add_parser(name, help=help_text, description=help_text)
-        s.add_argument("--config", help="YAML config file (see configs/demo.yaml)")
-        s.add_argument("--set", dest="overrides", action="append", default=[],
-                       metavar="KEY=VALUE", help="override one config key (repeatable)")
+        config_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return p
+
+
+def config_arguments(p: argparse.ArgumentParser, default: str | None = None
+                     ) -> argparse.ArgumentParser:
+    """`--config FILE` and repeatable `--set key.path=value`: every command and bench script."""
+    p.add_argument("--config", default=default, help="YAML config file (see configs/demo.yaml)")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE", help="override one config key (repeatable)")
     return p
 
 

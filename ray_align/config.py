@@ -63,6 +63,19 @@ class ModelConfig(Strict):
     max_len: int = 192
 
 
+class LoraConfig(Strict):
+    """Low-rank adapters (`peft`): only the adapters train, with any ZeRO stage."""
+
+    enabled: bool = False
+    r: int = Field(8, gt=0)
+    alpha: float = Field(16.0, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    # true: the exported model is the base with the adapters merged in; false: the adapter
+    # folder (transformers + peft load it; vLLM serves it with enable_lora)
+    merge: bool = True
+
+
 class TrainConfig(Strict):
     """What every Ray Train run shares (pretraining and alignment)."""
 
@@ -81,6 +94,8 @@ class TrainConfig(Strict):
     keep_checkpoints: int = Field(2, gt=0)
     max_failures: int = Field(2, ge=-1)  # worker-group restarts from the latest checkpoint
     resume: bool = True
+    lora: LoraConfig = LoraConfig()
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory
 
 
 class PretrainConfig(TrainConfig):

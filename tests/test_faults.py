@@ -6,6 +6,7 @@ deterministic fp32 on CPU, so equal to float tolerance)."""
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -157,3 +158,27 @@ def test_export_loads_in_transformers_and_vllm(clean):
     assert vllm.returncode == 0, vllm.stderr[-3000:]
     tokens = next(ln for ln in vllm.stdout.splitlines() if ln.startswith("TOKENS "))
     assert json.loads(tokens.removeprefix("TOKENS ")) == expected
+
+
+def tensorboard_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    """Scalars of the TensorBoard event files in `folder` (TFRecord framing, Event protos)."""
+    from tensorboardX.proto.event_pb2 import Event
+
+    out: dict[str, list[tuple[int, float]]] = {}
+    for f in sorted(folder.glob("events.out.tfevents.*")):
+        data, i = f.read_bytes(), 0
+        while i < len(data):
+            (n,) = struct.unpack("<Q", data[i:i + 8])
+            event = Event.FromString(data[i + 12:i + 12 + n])
+            i += 12 + n + 4
+            for v in event.summary.value:
+                out.setdefault(v.tag, []).append((event.step, v.simple_value))
+    return out
+
+
+def test_tensorboard_has_the_logged_metrics(clean):
+    _, model, _ = clean
+    scalars = tensorboard_scalars(model.parent / "ray_results/align-aligned/tensorboard")
+    log = json.loads((model / "train_log.json").read_text())
+    assert scalars["loss"] == [(m["step"], pytest.approx(m["loss"])) for m in log]
+    assert {"orpo/loss", "consistency/pairs", "tokens_per_s"} <= set(scalars)

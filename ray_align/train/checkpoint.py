@@ -7,7 +7,8 @@ A checkpoint is one Ray Train checkpoint folder that every rank writes into:
     progress/rank<r>.json  the rank's data position (`step`), what it trained on (`seen`:
                          [step, [group_id/lang of each row]]), the steps it resumed at
                          (`resumes`) and, on rank 0, the metrics `log`
-    hf/                  the final checkpoint only: the model in Hugging Face format
+    hf/                  the final checkpoint only: the model in Hugging Face format (with
+                         LoRA: the adapter folder; `merge_lora` merges it into the base)
 
 A restarted worker group (`FailureConfig`) or a rerun of the same run name loads the latest
 checkpoint and continues at the step after it, so the same data follows in the same order.
@@ -84,3 +85,14 @@ def export_hf(engine: Any, tokenizer: Any, path: Path, rank: int) -> None:
             state = {k: v.detach().cpu().clone() for k, v in engine.module.state_dict().items()}
             engine.module.save_pretrained(path, state_dict=state, safe_serialization=True)
             tokenizer.save_pretrained(path)
+
+
+def merge_lora(adapter: Path, out: Path) -> None:
+    """The base (named in the adapter's config) with the adapters merged in, as a plain Hugging
+    Face model in `out` (on the driver, on CPU)."""
+    from peft import AutoPeftModelForCausalLM
+    from transformers import AutoTokenizer
+
+    model = AutoPeftModelForCausalLM.from_pretrained(str(adapter)).merge_and_unload()
+    model.save_pretrained(out, safe_serialization=True)
+    AutoTokenizer.from_pretrained(str(adapter)).save_pretrained(out)

@@ -11,7 +11,7 @@ from typing import Any
 
 from ray_align.config import TrainConfig
 from ray_align.runtime import StageResult
-from ray_align.train.checkpoint import HF, PROGRESS
+from ray_align.train.checkpoint import HF, PROGRESS, merge_lora
 from ray_align.train.ingest import rank_share, write_plan
 from ray_align.train.loop import train_loop
 
@@ -73,6 +73,7 @@ def fit(
         train_loop_config={
             "name": name, "model": model, "train": cfg, "objectives": objectives,
             "max_len": max_len, "micro_batch": micro_batch, "t0": time.time(),
+            "tensorboard": run_dir / "tensorboard",
         },
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu),
         # Each worker reads only its own share (`rank<r>`), in order: nothing to split.
@@ -89,7 +90,10 @@ def fit(
     if out.exists():
         shutil.rmtree(out)
     with result.checkpoint.as_directory() as d:
-        shutil.copytree(Path(d) / HF, out)
+        if cfg.lora.enabled and cfg.lora.merge:
+            merge_lora(Path(d) / HF, out)
+        else:
+            shutil.copytree(Path(d) / HF, out)
         shutil.copytree(Path(d) / PROGRESS, out / "train_progress")
     ranks = [json.loads(p.read_text()) for p in sorted((out / "train_progress").iterdir())]
     (out / "train_log.json").write_text(json.dumps(ranks[0]["log"], indent=1))

@@ -15,9 +15,10 @@ from typing import Any
 
 import torch
 
-from ray_align.config import TrainConfig
+from ray_align.config import LoraConfig, TrainConfig
 from ray_align.model import load_model, load_tokenizer
 from ray_align.train.checkpoint import checkpoint, restore
+from ray_align.train.metrics import RunMetrics
 from ray_align.train.objectives import Composite, to_device
 from ray_align.train.zero import ds_config
 
@@ -45,6 +46,17 @@ def average(window: list[dict[str, float]]) -> dict[str, float]:
     """Each metric's mean over the steps that logged it (per-language keys come and go)."""
     keys = dict.fromkeys(k for m in window for k in m)
     return {k: sum(vals) / len(vals) for k in keys if (vals := [m[k] for m in window if k in m])}
+
+
+def with_lora(model: torch.nn.Module, cfg: LoraConfig) -> torch.nn.Module:
+    """`model` with trainable low-rank adapters (the rest frozen) if `cfg.enabled`."""
+    if not cfg.enabled:
+        return model
+    import peft
+
+    return peft.get_peft_model(model, peft.LoraConfig(
+        r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+        target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
 
 
 def steps_of(rows: Iterable[dict], start: int) -> Iterator[tuple[int, int, list[dict]]]:
@@ -79,7 +91,11 @@ def train_loop(config: dict[str, Any]) -> None:
     torch.manual_seed(cfg.seed)
     tokenizer = load_tokenizer(config["model"])
     model = load_model(config["model"], torch.bfloat16 if cfg.use_gpu else torch.float32)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    model = with_lora(model, cfg.lora)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.warmup_steps,
                                                                           cfg.steps))
     engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=schedule,
@@ -92,6 +108,7 @@ def train_loop(config: dict[str, Any]) -> None:
         print(f"[{name}] {world} workers ready (DeepSpeed ZeRO-{cfg.zero_stage}) in "
               f"{time.time() - config['t0']:.0f} s{resumed}", flush=True)
     t0, tokens, window = time.time(), 0, []
+    watch = RunMetrics(name, rank, config.get("tensorboard"))
     share = ray.train.get_dataset_shard(f"rank{rank}")
     for step, epoch, rows in steps_of(share.iter_rows() if progress.step < total else [],
                                       progress.step):
@@ -111,6 +128,7 @@ def train_loop(config: dict[str, Any]) -> None:
                     "tokens_per_s": all_ranks_sum(tokens, engine.device) / (time.time() - t0)}
         window = []
         progress.log.append(metrics)
+        watch.publish(step, metrics)
         if rank == 0:
             parts = ", ".join(f"{k.split('/')[0]} {v:.3f}" for k, v in metrics.items()
                               if k.count("/") == 1 and k.endswith("/loss"))

@@ -1,0 +1,34 @@
+"""What a run publishes at each log step, for the people watching it.
+
+- Ray metrics (`ray.util.metrics`): one gauge, `ray_align_train`, tagged with the run, the rank
+  and the metric (`loss`, `orpo/loss`, `sft/loss/de`, `tokens_per_s`, `step`, ...). They reach
+  the Ray dashboard's Metrics view and every node's Prometheus endpoint.
+- TensorBoard event files from rank 0 under `<run folder>/tensorboard/`:
+  `tensorboard --logdir <workdir>/align` shows every run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RunMetrics:
+    def __init__(self, run: str, rank: int, tensorboard: Path | None) -> None:
+        from ray.util.metrics import Gauge
+
+        self.tags = {"run": run, "rank": str(rank)}
+        self.gauge = Gauge("ray_align_train", "ray-align training metrics, per run/rank/metric",
+                           tag_keys=("run", "rank", "metric"))
+        self.writer = None
+        if tensorboard is not None and rank == 0:
+            from tensorboardX import SummaryWriter
+
+            self.writer = SummaryWriter(str(tensorboard))
+
+    def publish(self, step: int, metrics: dict[str, float]) -> None:
+        for name, value in metrics.items():
+            self.gauge.set(float(value), tags=self.tags | {"metric": name})
+            if self.writer is not None:
+                self.writer.add_scalar(name, float(value), step)
+        if self.writer is not None:
+            self.writer.flush()
