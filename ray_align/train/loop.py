@@ -107,7 +107,7 @@ def train_loop(config: dict[str, Any]) -> None:
         resumed = f", resumed after step {progress.step}" if progress.step else ""
         print(f"[{name}] {world} workers ready (DeepSpeed ZeRO-{cfg.zero_stage}) in "
               f"{time.time() - config['t0']:.0f} s{resumed}", flush=True)
-    t0, tokens, window = time.time(), 0, []
+    t0, tokens, window, first = time.time(), 0, [], progress.step
     watch = RunMetrics(name, rank, config.get("tensorboard"))
     share = ray.train.get_dataset_shard(f"rank{rank}")
     for step, epoch, rows in steps_of(share.iter_rows() if progress.step < total else [],
@@ -132,8 +132,9 @@ def train_loop(config: dict[str, Any]) -> None:
         if rank == 0:
             parts = ", ".join(f"{k.split('/')[0]} {v:.3f}" for k, v in metrics.items()
                               if k.count("/") == 1 and k.endswith("/loss"))
+            eta = (time.time() - t0) / (step - first) * (total - step)
             print(f"[{name}] step {step}/{total} loss {metrics['loss']:.3f} ({parts}) "
-                  f"{metrics['tokens_per_s']:.0f} tok/s", flush=True)
+                  f"{metrics['tokens_per_s']:.0f} tok/s, ETA {eta / 60:.1f} min", flush=True)
         if not save:
             ray.train.report(metrics)
             continue
