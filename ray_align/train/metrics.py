@@ -1,8 +1,9 @@
 """What a run publishes at each log step, for the people watching it.
 
-- Ray metrics (`ray.util.metrics`): one gauge, `ray_align_train`, tagged with the run, the rank
-  and the metric (`loss`, `orpo/loss`, `sft/loss/de`, `tokens_per_s`, `step`, ...). They reach
-  the Ray dashboard's Metrics view and every node's Prometheus endpoint.
+- Ray metrics (`ray.util.metrics`): one gauge, `align_train` (Ray exports it as
+  `ray_align_train`), tagged with the run, the rank and the metric (`loss`, `orpo/loss`,
+  `sft/loss/de`, `tokens_per_s`, `step`, ...). Every node's Prometheus endpoint serves it
+  (after Ray's next export, ~10 s), and with it the dashboard's Metrics view.
 - TensorBoard event files from rank 0 under `<run folder>/tensorboard/`:
   `tensorboard --logdir <workdir>/align` shows every run.
 """
@@ -17,7 +18,7 @@ class RunMetrics:
         from ray.util.metrics import Gauge
 
         self.tags = {"run": run, "rank": str(rank)}
-        self.gauge = Gauge("ray_align_train", "ray-align training metrics, per run/rank/metric",
+        self.gauge = Gauge("align_train", "ray-align training metrics, per run/rank/metric",
                            tag_keys=("run", "rank", "metric"))
         self.writer = None
         if tensorboard is not None and rank == 0:
