@@ -16,7 +16,8 @@ from ray_align.train.ingest import rank_share, write_plan
 from ray_align.train.loop import train_loop
 
 # Knobs that may change between a run and its resumption (they do not change the result).
-RESUMABLE_KNOBS = {"resume", "checkpoint_every", "keep_checkpoints", "max_failures", "log_every"}
+RESUMABLE_KNOBS = {"resume", "checkpoint_every", "keep_checkpoints", "max_failures", "log_every",
+                   "gradient_checkpointing"}
 
 
 def identity(name: str, model: str, cfg: TrainConfig, data_id: str, extra: dict[str, Any]) -> str:

@@ -1,11 +1,12 @@
 """The alignment plan at scale: computed by Ray Data from the groups' parquet, written once per
 run, and read back by each worker as its own share (DESIGN.md section 4).
 
-The driver holds counts, never groups or steps: each epoch sorts the groups by `unit_key` and
-numbers them (`zip` with a range), every unit's rows get their step and rank from `slot`, and
-the `shuffled` baseline pairs the aligned row slots, in order, with the epoch's rows in
-`row_key` order (two sorts and a zip). The result equals `batching.plan_groups` row for row
-(a test holds them to it); `plan/rank=<r>/` is what worker r reads.
+The driver holds counts, never groups or steps: the groups, one copy per epoch, are sorted by
+(epoch, `unit_key`) and numbered (`zip` with a range), every unit's rows get their step and
+rank from `slot`, and the `shuffled` baseline pairs the aligned row slots, in order, with each
+epoch's rows in `row_key` order (two more sorts and a zip). The result equals
+`batching.plan_groups` row for row (a test holds them to it); `plan/rank=<r>/` is what worker
+r reads.
 """
 
 from __future__ import annotations
@@ -38,13 +39,12 @@ def plan_dataset(groups: Any, cfg: BatchingConfig, langs: Sequence[str], world: 
     drawable = groups.filter(lambda g: bool(draw_unit(g, cfg, langs, seed, 0))).materialize()
     n = drawable.count()
     per_epoch = steps_per_epoch(n, per_rank, world)
-
     epochs = -(-steps // per_epoch)
 
     def keyed(g: dict) -> list[dict]:  # one copy per epoch, with its place in that epoch
         return [{"epoch": e, "key": unit_key(seed, e, g["group_id"]), **g} for e in range(epochs)]
 
-    def rows(unit: dict) -> list[dict]:
+    def unit_rows(unit: dict) -> list[dict]:
         epoch, i = divmod(unit["id"], n)  # `id`: the unit's rank in (epoch, key) order
         step, rank = slot(i, n, per_rank, world)
         step += epoch * per_epoch
@@ -54,7 +54,7 @@ def plan_dataset(groups: Any, cfg: BatchingConfig, langs: Sequence[str], world: 
                 for k, r in enumerate(draw_unit(unit, cfg, langs, seed, epoch))]
 
     ordered = drawable.flat_map(keyed).sort(["epoch", "key"])
-    plan = ordered.zip(ray.data.range(epochs * n)).flat_map(rows)
+    plan = ordered.zip(ray.data.range(epochs * n)).flat_map(unit_rows)
     if cfg.mode == "aligned":
         return plan, n
     plan = plan.materialize()  # read twice below: slots and rows

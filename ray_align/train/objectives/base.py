@@ -132,6 +132,11 @@ class Forward:
     def rejected_tokens(self) -> torch.Tensor:
         return self._logps[1][self.n_chosen:]
 
+    def mean_logps(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token mean response log-probs of the chosen and of the rejected rows."""
+        return (self.chosen_logps / self.chosen_tokens.clamp(min=1),
+                self.rejected_logps / self.rejected_tokens.clamp(min=1))
+
     def nll(self, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Token-averaged cross-entropy of the chosen rows on `labels` (default: response)."""
         if labels is None:

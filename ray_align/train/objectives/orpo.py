@@ -43,8 +43,7 @@ class ORPO(Objective):
     needs_pairs = True
 
     def __call__(self, out: Forward, batch: dict[str, Any]) -> tuple[torch.Tensor, Metrics]:
-        chosen = out.chosen_logps / out.chosen_tokens.clamp(min=1)
-        rejected = out.rejected_logps / out.rejected_tokens.clamp(min=1)
+        chosen, rejected = out.mean_logps()
         log_odds = (chosen - rejected) - (log1mexp(chosen) - log1mexp(rejected))
         ratio = F.logsigmoid(log_odds)
         if self.options.nll == "full":

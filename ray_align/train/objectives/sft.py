@@ -14,5 +14,5 @@ class SFT(Objective):
 
     def __call__(self, out: Forward, batch: dict[str, Any]) -> tuple[torch.Tensor, Metrics]:
         loss = out.nll()
-        per_row = -out.chosen_logps / out.chosen_tokens.clamp(min=1)
+        per_row = -out.mean_logps()[0]
         return loss, {"sft/loss": loss.item(), **by_language(per_row, batch, "sft/loss")}
