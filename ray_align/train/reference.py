@@ -14,9 +14,9 @@ import pyarrow as pa
 import torch
 
 from ray_align.config import Config
-from ray_align.data.schema import is_test
 from ray_align.model import load_model, load_tokenizer
 from ray_align.runtime import init_ray
+from ray_align.train.ingest import read_groups_dataset
 from ray_align.train.objectives.base import encode_rows, forward
 from ray_align.workdir import fingerprint
 
@@ -59,14 +59,13 @@ def run_reference(cfg: Config, base: str, groups: Path, langs: list[str]) -> Pat
         print(f"[reference] reusing {out} (base and groups unchanged)", flush=True)
         return out / "groups"
     init_ray(cfg.ray)
-    t0, keep, fraction = time.time(), set(langs), cfg.translate.test_fraction
+    t0, keep = time.time(), set(langs)
 
     def restrict(g: dict) -> dict:
         return {**g, "variants": [v for v in g["variants"] if v["lang"] in keep]}
 
     scored = (
-        ray.data.read_parquet(str(groups))
-        .filter(lambda g: not is_test(g["group_id"], fraction))
+        read_groups_dataset(groups, "train", cfg.translate.test_fraction)
         .map(restrict)
         .map_batches(ReferenceScorer, fn_constructor_kwargs={
             "model": base, "max_len": cfg.model.max_len,
