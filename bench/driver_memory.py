@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from ray_align.cli import config_arguments
 from ray_align.config import load_config
+from ray_align.workdir import Workdir
 
 
 def scaled_groups(src: Path, dst: Path, scale: int) -> None:
@@ -45,13 +46,13 @@ def measure(path: str, workdir: Path, config: str | None, overrides: list[str],
     if path == "ray":
         from ray_align.align import run_align
 
-        run_align(cfg, str(workdir / "base" / "model"), "aligned")
+        run_align(cfg, str(cfg.paths.base.model), "aligned")
     else:
         from ray_align.batching import plan_groups
         from ray_align.data.groups import read_groups
 
         langs = [cfg.langs.anchor, *cfg.langs.train]
-        groups = read_groups(workdir / "pairs" / "groups", "train", cfg.translate.test_fraction,
+        groups = read_groups(cfg.paths.pairs.groups, "train", cfg.translate.test_fraction,
                              langs)
         plan = plan_groups(groups, cfg.align.batching, langs, cfg.align.num_workers, steps,
                            cfg.seed)
@@ -73,13 +74,12 @@ def main() -> None:
     cfg = load_config(args.config, args.overrides)
     peaks: dict[tuple[str, int], float] = {}
     for scale in (1, args.scale):
-        work = cfg.root / "bench" / "driver_memory" / f"x{scale}"
-        scaled_groups(cfg.root / "pairs" / "groups", work / "pairs" / "groups", scale)
-        (work / "base").mkdir(exist_ok=True)
-        if not (work / "base" / "model").exists():
-            shutil.copytree(cfg.root / "base" / "model", work / "base" / "model")
+        work = Workdir(cfg.paths.bench("driver_memory") / f"x{scale}")
+        scaled_groups(cfg.paths.pairs.groups, work.pairs.groups, scale)
+        if not work.base.model.exists():
+            shutil.copytree(cfg.paths.base.model, work.base.model)
         for path in ("in-memory", "ray"):
-            cmd = [sys.executable, __file__, "--measure", path, str(work), "--steps",
+            cmd = [sys.executable, __file__, "--measure", path, str(work.root), "--steps",
                    str(args.steps), *[a for s in args.overrides for a in ("--set", s)]]
             if args.config:
                 cmd += ["--config", args.config]

@@ -55,7 +55,7 @@ def main() -> None:
                                     "align.resume=false"])  # a fresh run every time
     a, langs = cfg.align, [cfg.langs.anchor, *cfg.langs.train]
     base = base_path(cfg)
-    groups = read_groups(cfg.root / "translate" / "groups", "train", cfg.translate.test_fraction,
+    groups = read_groups(cfg.paths.translate.groups, "train", cfg.translate.test_fraction,
                          langs)
     plan = plan_groups(groups, a.batching, langs, a.num_workers, a.steps, a.seed)
 
@@ -65,7 +65,7 @@ def main() -> None:
     import ray.data
 
     result = fit("bench-throughput", ray.data.from_items(plan_rows(plan)), base, a,
-                 cfg.root / "bench" / "throughput" / "model",
+                 cfg.paths.bench("throughput") / "model",
                  micro_batch=micro_batch(a.batching), data_id="bench",
                  objectives=a.objective_spec(), max_len=cfg.model.max_len)
     wall = time.time() - t0

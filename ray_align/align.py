@@ -10,13 +10,13 @@ from ray_align.runtime import StageResult, init_ray
 from ray_align.train.fit import fit
 from ray_align.train.ingest import micro_batch, plan_dataset, read_groups_dataset
 from ray_align.train.objectives import Composite
-from ray_align.workdir import fingerprint
+from ray_align.workdir import StageDir, fingerprint
 
 
 def align_groups(cfg: Config) -> Path:
     """The groups alignment reads: `pairs/groups` (every arm trains on the same rows, with or
     without pairs); `translate/groups` only for objectives that need no pairs and no pairs run."""
-    pairs, translated = cfg.root / "pairs" / "groups", cfg.root / "translate" / "groups"
+    pairs, translated = cfg.paths.pairs.groups, cfg.paths.translate.groups
     if pairs.exists():
         return pairs
     if Composite(**cfg.align.objective_spec()).needs_pairs:
@@ -53,10 +53,10 @@ def run_align(
     print(f"[align:{batching.mode}] {n_groups} groups from {source}, {a.steps} steps x "
           f"{a.num_workers} workers x {batching.groups_per_batch} groups, objectives {names}",
           flush=True)
-    out = out or cfg.root / "align" / batching.mode
+    out = out or cfg.paths.align(batching.mode).dir
     data_id = fingerprint([source], batching=batching.model_dump(), langs=langs,
                           test_fraction=cfg.translate.test_fraction)
-    result = fit(f"align-{batching.mode}", plan, base, a, out / "model",
+    result = fit(f"align-{batching.mode}", plan, base, a, StageDir(out).model,
                  micro_batch=micro_batch(batching), data_id=data_id, objectives=spec,
                  max_len=cfg.model.max_len)
     result.counts |= {"groups": n_groups, "mode": batching.mode, "objectives": a.objectives}

@@ -47,10 +47,9 @@ def _evaluate(cfg: Config) -> StageResult:
     from ray_align.eval.stage import run_evaluate
     from ray_align.pretrain import base_path
 
-    align = cfg.root / "align"
     models = {"base": base_path(cfg)}
-    models |= {m: str(align / m / "model") for m in ("shuffled", "aligned")
-               if (align / m / "model").exists()}
+    models |= {m: str(cfg.paths.align(m).model) for m in ("shuffled", "aligned")
+               if cfg.paths.align(m).model.exists()}
     return run_evaluate(cfg, models)
 
 

@@ -9,6 +9,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ray_align.workdir import Workdir
+
 
 class Strict(BaseModel):
     """Base for all config sections: unknown keys are errors."""
@@ -95,7 +97,18 @@ class TrainConfig(Strict):
     max_failures: int = Field(2, ge=-1)  # worker-group restarts from the latest checkpoint
     resume: bool = True
     lora: LoraConfig = LoraConfig()
+    # Memory knobs. Gradient accumulation cuts each rank's step into this many micro-batches
+    # of whole units (groups stay whole, `train/loop.py`); one optimizer step per plan step.
+    gradient_accumulation_steps: int = Field(1, gt=0)
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory
+    # ZeRO-Offload: optimizer state and step on the CPU (DeepSpeedCPUAdam); ZeRO stage >= 1
+    offload_optimizer: bool = False
+
+    @model_validator(mode="after")
+    def _offload(self) -> TrainConfig:
+        if self.offload_optimizer and self.zero_stage == 0:
+            raise ValueError("offload_optimizer: needs zero_stage 1, 2 or 3")
+        return self
 
 
 class PretrainConfig(TrainConfig):
@@ -105,6 +118,14 @@ class PretrainConfig(TrainConfig):
     lr: float = Field(3e-3, gt=0)
     examples_per_batch: int = Field(32, gt=0)  # per worker
     english_share: float = Field(0.9, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _accumulation(self) -> PretrainConfig:
+        if self.gradient_accumulation_steps > self.examples_per_batch:
+            raise ValueError(f"gradient_accumulation_steps: {self.gradient_accumulation_steps} "
+                             f"micro-batches need examples_per_batch >= it, not "
+                             f"{self.examples_per_batch}")
+        return self
 
 
 class BatchingConfig(Strict):
@@ -138,6 +159,14 @@ class AlignConfig(TrainConfig):
     options: dict[str, dict[str, Any]] = {}  # e.g. {orpo: {beta: 0.1}, consistency: {layer: 1}}
     batching: BatchingConfig = BatchingConfig()
     reference_batch_size: int = Field(64, gt=0)  # rows per forward of the DPO reference pass
+
+    @model_validator(mode="after")
+    def _accumulation(self) -> AlignConfig:
+        if self.gradient_accumulation_steps > self.batching.groups_per_batch:
+            raise ValueError(f"gradient_accumulation_steps: {self.gradient_accumulation_steps} "
+                             "micro-batches of whole groups need batching.groups_per_batch >= "
+                             f"it, not {self.batching.groups_per_batch}")
+        return self
 
     @model_validator(mode="after")
     def _objectives(self) -> AlignConfig:
@@ -221,6 +250,11 @@ class Config(Strict):
     @property
     def root(self) -> Path:
         return Path(self.workdir).resolve()
+
+    @property
+    def paths(self) -> Workdir:
+        """Every path in the work directory (`ray_align/workdir.py`)."""
+        return Workdir(self.root)
 
 
 class ConfigError(ValueError):

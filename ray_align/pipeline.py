@@ -33,7 +33,7 @@ def run_pipeline(cfg: Config) -> StageResult:
         models[mode] = run_align(cfg, base, mode).outputs["model"]
     result = run_evaluate(cfg, models)
     logs = {mode: Path(models[mode]) / "train_log.json" for mode in ("shuffled", "aligned")}
-    loss_plot = report.plot_losses(logs, cfg.root / "eval" / "loss.png")
+    loss_plot = report.plot_losses(logs, cfg.paths.eval / "loss.png")
     minutes = (time.time() - t0) / 60
     print(f"pipeline finished in {minutes:.1f} min", flush=True)
     outputs = result.outputs | {"loss_plot": str(loss_plot)}

@@ -37,7 +37,7 @@ def pretrain_rows(groups: list[dict], anchor: str, english_share: float, seed: i
 
 def base_path(cfg: Config) -> str:
     """Where the base model is: `model.path`, else the one `run_pretrain` writes."""
-    return cfg.model.path or str(cfg.root / "base" / "model")
+    return cfg.model.path or str(cfg.paths.base.model)
 
 
 def run_pretrain(cfg: Config) -> StageResult:
@@ -47,8 +47,8 @@ def run_pretrain(cfg: Config) -> StageResult:
     import ray.data
 
     init_ray(cfg.ray)
-    out, p = cfg.root / "base", cfg.pretrain
-    groups = read_groups(cfg.root / "translate" / "groups", "train", cfg.translate.test_fraction,
+    out, p = cfg.paths.base.dir, cfg.pretrain
+    groups = read_groups(cfg.paths.translate.groups, "train", cfg.translate.test_fraction,
                          [cfg.langs.anchor, *cfg.langs.train, *cfg.langs.heldout])
     rows = pretrain_rows(groups, cfg.langs.anchor, p.english_share, cfg.seed)
     tokenizer = train_tokenizer((r["chosen"] for r in rows), cfg.model.vocab_size)

@@ -14,7 +14,7 @@ from ray_align.config import ModelConfig
 from ray_align.model import build_model, train_tokenizer
 from ray_align.prompts import answer_text, rag_prompt
 from ray_align.train.objectives import Composite, options_for
-from ray_align.train.objectives.base import IGNORE, encode, encode_rows, forward
+from ray_align.train.objectives.base import IGNORE, encode, encode_rows, forward, step_norm
 
 ROWS = [
     {"group_id": "g1", "lang": "en", "prompt": "What is the currency of Japan?",
@@ -245,3 +245,25 @@ def test_composite_asks_for_what_its_objectives_need(tiny):
         Composite(["dpo"]).collate(ROWS, tok, 128)
     with pytest.raises(KeyError, match="unknown objective"):
         options_for("kto", {})
+
+
+@pytest.mark.parametrize("names, options", [
+    (["sft"], {}), (["orpo"], {}), (["orpo"], {"orpo": {"nll": "full"}}), (["dpo"], {}),
+])
+def test_micro_batches_with_step_norm_add_up_to_the_whole_step(tiny, names, options):
+    """Gradient accumulation is exact: the mean of the micro-batch losses (DeepSpeed divides
+    the accumulated gradient by their number) is the loss of the step as one batch, for
+    token-averaged (NLL) and row-averaged (DPO, odds ratio) terms, with micro-batches of
+    unequal rows and tokens."""
+    tok, base = tiny
+    model = perturbed(base, 0.05, seed=4)
+    rows = [r | {"ref_chosen_logp": -20.0 - i, "ref_rejected_logp": -21.0 + i}
+            for i, r in enumerate(ROWS)]
+    objective = Composite(names, options=options)
+    whole, _ = objective(model, objective.collate(rows, tok, 128))
+    parts = [objective.collate(p, tok, 128) for p in (rows[:1], rows[1:])]
+    norm = step_norm(parts)
+    assert norm["rows"] == 2.0
+    micro = [objective(model, p | {"norm": norm})[0] for p in parts]
+    assert abs(micro[0].item() - micro[1].item()) > 1e-3  # unequal shares
+    torch.testing.assert_close(sum(micro) / len(micro), whole, rtol=0, atol=1e-6)

@@ -156,7 +156,7 @@ def run_pairs(cfg: Config, base: str) -> StageResult:
 
     init_ray(cfg.ray)
     t0, p = time.time(), cfg.pairs
-    src, out = cfg.root / "translate" / "groups", cfg.root / "pairs"
+    src, out = cfg.paths.translate.groups, cfg.paths.pairs
     if not src.exists():
         raise FileNotFoundError(f"{src} is missing: run `ray-align translate` first")
     print(f"[pairs] strategies {p.strategies}", flush=True)
@@ -170,8 +170,8 @@ def run_pairs(cfg: Config, base: str) -> StageResult:
     )
     rejects = [r for row in built.select_columns(["rejects"]).take_all() for r in row["rejects"]]
     groups = built.drop_columns(["rejects"]).filter(lambda g: len(g["variants"]) > 0)
-    groups.write_parquet(str(out / "groups"), mode="overwrite")
-    write_rejects(out / "rejects.parquet", rejects)
+    groups.write_parquet(str(out.groups), mode="overwrite")
+    write_rejects(out.rejects, rejects)
     kinds = built.flat_map(lambda g: [{"kind": v["rejected_kind"]} for v in g["variants"]])
     by_kind = {r["kind"]: r["count()"] for r in kinds.groupby("kind").count().take_all()}
     accepted = sum(by_kind.values())
@@ -182,5 +182,5 @@ def run_pairs(cfg: Config, base: str) -> StageResult:
               "seconds": round(time.time() - t0, 1)}
     print(f"[pairs] variants: {counts['variants_in']} in = {accepted} accepted + {len(rejects)} "
           f"rejected; by kind {counts['accepted_by_kind']}; {counts['groups']} groups", flush=True)
-    return StageResult("pairs", {"groups": str(out / "groups"),
-                                 "rejects": str(out / "rejects.parquet")}, counts).save(out)
+    return StageResult("pairs", {"groups": str(out.groups),
+                                 "rejects": str(out.rejects)}, counts).save(out.dir)

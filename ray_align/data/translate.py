@@ -95,7 +95,7 @@ def run_translate(cfg: Config, source: str) -> StageResult:
 
     init_ray(cfg.ray)
     t0 = time.time()
-    out = cfg.root / "translate"
+    out = cfg.paths.translate
     examples, rejects = load_source(source)
     n_in = len(examples) + len(rejects)
     anchor, langs = cfg.langs.anchor, cfg.langs.train + cfg.langs.heldout
@@ -124,7 +124,7 @@ def run_translate(cfg: Config, source: str) -> StageResult:
         rejects.append(reject(stage, r["reason"], source, r["source_row"], record))
     accepted = checked.filter(lambda r: r["reason"] is None)
 
-    groups_dir = out / "groups"
+    groups_dir = out.groups
     n_variants = checked.count()
     groups = (
         accepted.groupby("group_id", num_partitions=max(1, n_variants // 20_000))
@@ -133,7 +133,7 @@ def run_translate(cfg: Config, source: str) -> StageResult:
     )
     groups.write_parquet(str(groups_dir), mode="overwrite")
     n_groups = groups.count()
-    write_rejects(out / "rejects.parquet", rejects)
+    write_rejects(out.rejects, rejects)
     by_lang = {r["lang"]: r["count()"] for r in accepted.groupby("lang").count().take_all()}
 
     n_rejected_src = sum(r["stage"] == "source" for r in rejects)
@@ -152,5 +152,5 @@ def run_translate(cfg: Config, source: str) -> StageResult:
     print(f"[translate] sources: {n_in} in = {counts['source_accepted']} accepted + "
           f"{n_rejected_src} rejected; variants: {n_variants} = {n_variants - len(bad)} "
           f"accepted + {len(bad)} rejected; {n_groups} groups -> {groups_dir}", flush=True)
-    outputs = {"groups": str(groups_dir), "rejects": str(out / "rejects.parquet")}
-    return StageResult("translate", outputs, counts).save(out)
+    outputs = {"groups": str(groups_dir), "rejects": str(out.rejects)}
+    return StageResult("translate", outputs, counts).save(out.dir)

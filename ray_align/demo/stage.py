@@ -13,7 +13,7 @@ from ray_align.runtime import StageResult
 
 def world_source(cfg: Config) -> Path:
     """Where `run_world` writes the demo world's English source corpus."""
-    return cfg.root / "world" / "source.jsonl"
+    return cfg.paths.source
 
 
 def run_world(cfg: Config) -> StageResult:

@@ -23,7 +23,7 @@ def eval_rows(cfg: Config) -> tuple[list[dict], list[str]]:
     """(questions, retrieval corpus): the first `per_lang` test groups that have every language,
     one row per group and language; the corpus is every distinct English context passage."""
     langs = cfg.langs.all
-    groups = read_groups(cfg.root / "translate" / "groups")
+    groups = read_groups(cfg.paths.translate.groups)
     corpus = sorted({p for g in groups for p in (g["variants"][0]["context"] or [])})
     test = [g for g in groups if is_test(g["group_id"], cfg.translate.test_fraction)
             and set(langs) <= {v["lang"] for v in g["variants"]}][: cfg.evaluate.per_lang]
@@ -60,7 +60,7 @@ def run_evaluate(cfg: Config, models: dict[str, str], out: Path | None = None) -
 
     init_ray(cfg.ray)
     t0, e = time.time(), cfg.evaluate
-    out = out or cfg.root / "eval"
+    out = out or cfg.paths.eval
     rows, corpus = eval_rows(cfg)
     judge = fidelity_judge(cfg)
     print(f"[evaluate] {len(rows)} questions ({len(rows) // len(cfg.langs.all)} per language), "

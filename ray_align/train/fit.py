@@ -61,6 +61,8 @@ def fit(
     from ray.train.torch import TorchTrainer
 
     objectives = objectives or {"names": ["sft"]}
+    if Path(model).exists():  # a local folder: workers run elsewhere (another cwd or node)
+        model = str(Path(model).resolve())
     storage = out.parent / "ray_results"
     run_dir = storage / name
     ident = identity(name, model, cfg, data_id, {"objectives": objectives, "max_len": max_len})

@@ -8,6 +8,7 @@ restarted or rerun worker group continues after the latest one.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Iterable, Iterator
@@ -20,7 +21,8 @@ from ray_align.model import load_model, load_tokenizer
 from ray_align.train.checkpoint import checkpoint, restore
 from ray_align.train.metrics import RunMetrics
 from ray_align.train.objectives import Composite, to_device
-from ray_align.train.zero import ds_config
+from ray_align.train.objectives.base import step_norm
+from ray_align.train.zero import ds_config, optimizer
 
 
 def warmup_cosine(warmup: int, total: int) -> Any:
@@ -74,6 +76,22 @@ def steps_of(rows: Iterable[dict], start: int) -> Iterator[tuple[int, int, list[
         yield batch[-1]["step"], batch[-1]["epoch"], batch
 
 
+def micro_batches(rows: list[dict], n: int) -> list[list[dict]]:
+    """One step's rows (in unit order) cut into `n` micro-batches of whole units with near-equal
+    unit counts: a group never straddles two micro-batches, so the objectives that read
+    several rows of a group (consistency) still see them together."""
+    units: list[list[dict]] = []
+    for row in rows:
+        if not units or row["unit"] != units[-1][0]["unit"]:
+            units.append([])
+        units[-1].append(row)
+    if len(units) < n:
+        raise ValueError(f"step {rows[0]['step']}: {len(units)} units cannot fill {n} "
+                         "micro-batches (gradient_accumulation_steps)")
+    cut = [round(i * len(units) / n) for i in range(n + 1)]
+    return [[row for unit in units[a:b] for row in unit] for a, b in itertools.pairwise(cut)]
+
+
 def all_ranks_sum(x: float, device: torch.device) -> float:
     total = torch.tensor([float(x)], device=device)
     torch.distributed.all_reduce(total)
@@ -93,12 +111,13 @@ def train_loop(config: dict[str, Any]) -> None:
     model = load_model(config["model"], torch.bfloat16 if cfg.use_gpu else torch.float32)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
+        if cfg.lora.enabled:  # frozen embeddings: checkpointed blocks need inputs with grad
+            model.enable_input_require_grads()
     model = with_lora(model, cfg.lora)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.warmup_steps,
-                                                                          cfg.steps))
-    engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=schedule,
+    adamw = optimizer((p for p in model.parameters() if p.requires_grad), cfg)
+    schedule = torch.optim.lr_scheduler.LambdaLR(adamw, warmup_cosine(cfg.warmup_steps,
+                                                                      cfg.steps))
+    engine, *_ = deepspeed.initialize(model=model, optimizer=adamw, lr_scheduler=schedule,
                                       config=ds_config(cfg, config["micro_batch"]))
     objective = Composite(**config["objectives"])
     name, total = config["name"], cfg.steps
@@ -112,14 +131,21 @@ def train_loop(config: dict[str, Any]) -> None:
     share = ray.train.get_dataset_shard(f"rank{rank}")
     for step, epoch, rows in steps_of(share.iter_rows() if progress.step < total else [],
                                       progress.step):
-        batch = to_device(objective.collate(rows, tokenizer, config["max_len"]), engine.device)
-        loss, metrics = objective(engine, batch)
-        engine.backward(loss)
-        engine.step()
+        # Gradient accumulation: DeepSpeed steps the optimizer (and the lr schedule) after the
+        # last micro-batch, one optimizer step per plan step; `step_norm` makes the
+        # accumulated gradient the whole step's (consistency: within each micro-batch).
+        parts = [objective.collate(part, tokenizer, config["max_len"])
+                 for part in micro_batches(rows, cfg.gradient_accumulation_steps)]
+        norm = step_norm(parts) if len(parts) > 1 else None
+        for part in parts:
+            batch = to_device(part | {"norm": norm}, engine.device)
+            loss, metrics = objective(engine, batch)
+            engine.backward(loss)
+            engine.step()
+            tokens += int(batch["attention_mask"].sum())
+            window.append(metrics)
         step = progress.step = step + 1
         progress.seen.append([step, [f"{r['group_id']}/{r['lang']}" for r in rows]])
-        tokens += int(batch["attention_mask"].sum())
-        window.append(metrics)
         save = step % cfg.checkpoint_every == 0 or step == total
         if step % cfg.log_every and not save:
             continue

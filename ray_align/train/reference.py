@@ -54,10 +54,10 @@ def run_reference(cfg: Config, base: str, groups: Path, langs: list[str]) -> Pat
     key = fingerprint([*model_files, groups], base=str(base) if not model_files else "",
                       max_len=cfg.model.max_len, langs=langs,
                       test_fraction=cfg.translate.test_fraction)
-    out = cfg.root / "reference" / key
-    if (out / "done.json").exists():
-        print(f"[reference] reusing {out} (base and groups unchanged)", flush=True)
-        return out / "groups"
+    out = cfg.paths.reference(key)
+    if (out.dir / "done.json").exists():
+        print(f"[reference] reusing {out.dir} (base and groups unchanged)", flush=True)
+        return out.groups
     init_ray(cfg.ray)
     t0, keep = time.time(), set(langs)
 
@@ -73,10 +73,10 @@ def run_reference(cfg: Config, base: str, groups: Path, langs: list[str]) -> Pat
             batch_size=max(1, cfg.align.reference_batch_size // max(1, len(langs))),
             batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=1))
     )
-    scored.write_parquet(str(out / "groups"), mode="overwrite")
-    n = ray.data.read_parquet(str(out / "groups")).count()
-    (out / "done.json").write_text(json.dumps({"base": base, "groups": str(groups),
+    scored.write_parquet(str(out.groups), mode="overwrite")
+    n = ray.data.read_parquet(str(out.groups)).count()
+    (out.dir / "done.json").write_text(json.dumps({"base": base, "groups": str(groups),
                                                "count": n}, indent=2))
     print(f"[reference] {n} groups scored by the base model in {time.time() - t0:.0f} s "
-          f"-> {out}", flush=True)
-    return out / "groups"
+          f"-> {out.dir}", flush=True)
+    return out.groups

@@ -110,6 +110,9 @@ class Forward:
     labels: torch.Tensor
     n_chosen: int
     hidden: torch.Tensor | None  # [n_chosen, T, H] at the requested layer
+    # Under gradient accumulation: what the whole step's means divide by (`step_norm`);
+    # None: this batch is the whole step.
+    norm: dict[str, float] | None = None
 
     @cached_property
     def _logps(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,12 +141,30 @@ class Forward:
                 self.rejected_logps / self.rejected_tokens.clamp(min=1))
 
     def nll(self, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Token-averaged cross-entropy of the chosen rows on `labels` (default: response)."""
+        """Token-averaged cross-entropy of the chosen rows on `labels` (default: the response;
+        ORPO's option: every real token, `full_tokens`)."""
         if labels is None:
-            return -self.chosen_logps.sum() / self.chosen_tokens.sum().clamp(min=1)
-        labels = F.pad(labels, (0, self.logits.shape[1] - labels.shape[1]), value=IGNORE)
-        logps, count = token_logps(self.logits[: self.n_chosen], labels)
-        return -logps.sum() / count.sum().clamp(min=1)
+            logps, count, key = self.chosen_logps, self.chosen_tokens, "tokens"
+        else:
+            labels = F.pad(labels, (0, self.logits.shape[1] - labels.shape[1]), value=IGNORE)
+            (logps, count), key = token_logps(self.logits[: self.n_chosen], labels), "full_tokens"
+        return -logps.sum() / (self.norm[key] if self.norm else count.sum().clamp(min=1))
+
+    def row_mean(self, values: torch.Tensor) -> torch.Tensor:
+        """The mean of a per-row value over the step's rows."""
+        return values.sum() / self.norm["rows"] if self.norm else values.mean()
+
+
+def step_norm(batches: list[dict[str, Any]]) -> dict[str, float]:
+    """Gradient accumulation made exact: the denominators of a step's means (rows, response
+    tokens, real tokens), each divided by the number of micro-batches n. A micro-batch's mean
+    over them is its share of the step's mean times n, and DeepSpeed divides the accumulated
+    gradient by n: the result is the gradient of the step's mean, as if it were one batch."""
+    n = len(batches)
+    rows = sum(b["input_ids"].shape[0] for b in batches)
+    tokens = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in batches)
+    full = sum(int(b["attention_mask"][:, 1:].sum()) for b in batches)
+    return {"rows": rows / n, "tokens": max(tokens, 1) / n, "full_tokens": max(full, 1) / n}
 
 
 def forward(model: torch.nn.Module, batch: dict[str, Any], layer: int | None) -> Forward:
@@ -163,7 +184,7 @@ def forward(model: torch.nn.Module, batch: dict[str, Any], layer: int | None) ->
     out = model(input_ids=ids, attention_mask=mask, use_cache=False,
                 output_hidden_states=layer is not None)
     hidden = out.hidden_states[layer][:n] if layer is not None else None
-    return Forward(out.logits, labels, n, hidden)
+    return Forward(out.logits, labels, n, hidden, batch.get("norm"))
 
 
 def by_language(values: torch.Tensor, batch: dict[str, Any], prefix: str) -> Metrics:

@@ -55,7 +55,7 @@ class DPO(Objective):
         chosen = beta * (out.chosen_logps - batch["ref_chosen_logps"])
         rejected = beta * (out.rejected_logps - batch["ref_rejected_logps"])
         losses = -F.logsigmoid(chosen - rejected)
-        loss = losses.mean()
+        loss = out.row_mean(losses)
         margin, right = (chosen - rejected).detach(), (chosen > rejected).float()
         return loss, {
             "dpo/loss": loss.item(), "dpo/margin": margin.mean().item(),

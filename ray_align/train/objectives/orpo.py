@@ -51,7 +51,7 @@ class ORPO(Objective):
             nll = out.nll(full)
         else:
             nll = out.nll()
-        loss = nll - self.options.beta * ratio.mean()
+        loss = nll - self.options.beta * out.row_mean(ratio)
         margin = self.options.beta * (chosen - rejected).detach()
         right = (chosen > rejected).float()
         return loss, {
