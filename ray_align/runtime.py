@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,12 @@ def init_ray(cfg: RayConfig) -> None:
 
     if ray.is_initialized():
         return
+    if not sys.stdout.isatty():
+        # Piped or in a job's log: Ray Data logs progress lines instead of drawing bars (the
+        # workers' bars would reach the log as cursor escapes, redrawn many times a second).
+        import ray.data
+
+        ray.data.DataContext.get_current().use_ray_tqdm = False
     # Only what the environment lacks: a job's own runtime env may set these already, and Ray
     # refuses a driver runtime env that repeats a job's keys.
     env = {"env_vars": {k: v for k, v in WORKER_ENV.items() if k not in os.environ}}
