@@ -13,13 +13,13 @@ from ray_align.train.objectives import Composite
 from ray_align.workdir import StageDir, fingerprint
 
 
-def align_groups(cfg: Config) -> Path:
+def align_groups(cfg: Config, objectives: Composite | None = None) -> Path:
     """The groups alignment reads: `pairs/groups` (every arm trains on the same rows, with or
     without pairs); `translate/groups` only for objectives that need no pairs and no pairs run."""
     pairs, translated = cfg.paths.pairs.groups, cfg.paths.translate.groups
     if pairs.exists():
         return pairs
-    if Composite(**cfg.align.objective_spec()).needs_pairs:
+    if (objectives or Composite(**cfg.align.objective_spec())).needs_pairs:
         raise FileNotFoundError(f"{pairs} is missing: objectives {cfg.align.objectives} need "
                                 "preference pairs; run `ray-align pairs` first")
     if not translated.exists():
@@ -37,12 +37,13 @@ def run_align(
     Only the train split and the train languages are used: held-out languages never appear.
     Objectives that need reference log-probs (DPO) get them from one reference pass first.
     """
-    source = align_groups(cfg)  # a missing input fails before Ray starts
+    objectives = Composite(**cfg.align.objective_spec())
+    source = align_groups(cfg, objectives)  # a missing input fails before Ray starts
     init_ray(cfg.ray)
     a = cfg.align
     batching = a.batching.model_copy(update={"mode": mode or a.batching.mode})
     langs = [cfg.langs.anchor, *cfg.langs.train]
-    if Composite(**a.objective_spec()).needs_reference:
+    if objectives.needs_reference:
         from ray_align.train.reference import run_reference
 
         source = run_reference(cfg, base, source, langs)
