@@ -113,7 +113,8 @@ def summarise(cfg: Config, results: dict[str, list[dict]]) -> tuple[str, dict]:
         cells = []
         for arm in arms:
             x = summary[arm]["langs"][lang]
-            d = f"; {x['diff']:+.1f} ± {x['diff_ci95']:.1f}" if "diff" in x else ""
+            ci = f"{x['diff_ci95']:.1f}" if summary[arm]["seeds"] > 1 else "n/a"
+            d = f"; {x['diff']:+.1f} ± {ci}" if "diff" in x else ""
             cells.append(f"{x['accuracy']:.1f} ({x['fidelity']:.0f}{d})")
         return f"| {tag} | " + " | ".join(cells) + " |"
 
@@ -123,7 +124,9 @@ def summarise(cfg: Config, results: dict[str, list[dict]]) -> tuple[str, dict]:
     for key, label in (("gap_train", "mean gap to en, train langs"),
                        ("gap_heldout", "mean gap to en, held-out")):
         lines.append(f"| **{label}** | " + " | ".join(
-            f"{summary[a][key]:.1f} ± {summary[a][key + '_ci95']:.1f}" for a in arms) + " |")
+            f"{summary[a][key]:.1f} ± " + (f"{summary[a][key + '_ci95']:.1f}"
+                                           if summary[a]["seeds"] > 1 else "n/a")
+            for a in arms) + " |")
     return "\n".join(lines), summary
 
 
