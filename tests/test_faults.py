@@ -54,8 +54,16 @@ def wait_for_checkpoint(run_dir: Path, proc=None, timeout: float = 300) -> None:
 
 
 def train_workers() -> list[psutil.Process]:
-    return [p for p in psutil.process_iter(["cmdline"])
-            if "RayTrainWorker" in " ".join(p.info["cmdline"] or [])]
+    """The Ray Train workers of this test session's embedded Ray (its raylet is a child of this
+    process): never another Ray's on the same machine."""
+    workers = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "RayTrainWorker" in " ".join(p.cmdline()):
+                workers.append(p)
+        except psutil.Error:  # exited meanwhile
+            pass
+    return workers
 
 
 def assert_same_model(a: Path, b: Path) -> None:
