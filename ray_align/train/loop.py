@@ -164,5 +164,7 @@ def train_loop(config: dict[str, Any]) -> None:
         if not save:
             ray.train.report(metrics)
             continue
+        if step == total:
+            watch.close()
         with checkpoint(engine, tokenizer, progress, rank, final=step == total) as ckpt:
             ray.train.report(metrics, checkpoint=ckpt)

@@ -32,4 +32,9 @@ class RunMetrics:
             if self.writer is not None:
                 self.writer.add_scalar(name, float(value), step)
         if self.writer is not None:
-            self.writer.flush()
+            self.writer.flush()  # what tensorboardX's writer thread has taken from its queue
+
+    def close(self) -> None:
+        """Write every queued event (a flush alone can miss the newest)."""
+        if self.writer is not None:
+            self.writer.close()
