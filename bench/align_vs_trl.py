@@ -92,17 +92,37 @@ def bench_config(args: argparse.Namespace, objective: str) -> Config:
 
 
 def plan_for(cfg: Config, base: str, objective: str) -> list[dict]:
-    """The align plan over the train groups (for DPO: with the base's reference log-probs, from
-    the align stage's reference pass, cached per base)."""
+    """The align plan over the train groups. DPO: the rows get the base's reference log-probs
+    from the align stage's reference pass (`run_reference`, cached per base and groups), run on
+    the groups this plan trains on only (written to the bench folder), not on all groups."""
     langs = [cfg.langs.anchor, *cfg.langs.train]
-    source = align_groups(cfg)
-    if Composite([objective]).needs_reference:
-        from ray_align.train.reference import run_reference
-
-        source = run_reference(cfg, base, source, langs)
-    a = cfg.align
+    source, a = align_groups(cfg), cfg.align
     groups = read_groups(source, "train", cfg.translate.test_fraction, langs)
-    return plan_groups(groups, a.batching, langs, a.num_workers, a.steps, a.seed)
+    plan = plan_groups(groups, a.batching, langs, a.num_workers, a.steps, a.seed)
+    if not Composite([objective]).needs_reference:
+        return plan
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from ray_align.train.reference import run_reference
+
+    used = sorted({r["group_id"] for s in step_rows(plan) for r in s})
+    subset = cfg.root / "bench" / "align_vs_trl" / f"groups-{len(used)}"
+    subset.mkdir(parents=True, exist_ok=True)
+    table = pq.read_table(str(source))
+    pq.write_table(table.filter(pc.is_in(table["group_id"], pa.array(used))),
+                   subset / "groups.parquet")
+    ref = {(g["group_id"], v["lang"]): v
+           for g in read_groups(run_reference(cfg, base, subset, langs)) for v in g["variants"]}
+    for s in plan:
+        for rank in s["ranks"]:
+            for unit in rank:
+                for r in unit:
+                    v = ref[r["group_id"], r["lang"]]
+                    r["ref_chosen_logp"], r["ref_rejected_logp"] = (v["ref_chosen_logp"],
+                                                                    v["ref_rejected_logp"])
+    return plan
 
 
 def step_rows(plan: list[dict]) -> list[list[Row]]:
