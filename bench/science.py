@@ -4,7 +4,8 @@ Every arm starts from the same base and pairs (a finished pipeline workdir), tra
 steps on the same drawn rows with the same batch shapes, and is evaluated on the same questions;
 only the named factor changes. Seeds vary the draws and the order. Each arm x seed is a *cell*
 under `<workdir>/science/<arm>/seed<k>/` holding its config, train log, model and evaluation;
-a rerun skips finished cells, so the study can run in parts. Then, per language: mean accuracy
+a rerun skips finished cells and resumes an interrupted one from its last align checkpoint,
+so the study can run in parts. Then, per language: mean accuracy
 and answer-language fidelity per arm, and the paired difference of each arm against its
 baseline arm (the shuffled arm of the same objective) with a 95% t-interval over seeds.
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import time
 from pathlib import Path
@@ -71,16 +71,17 @@ def cell(config: str | None, overrides: list[str], arm: str, seed: int, steps: i
         return json.loads(done.read_text())["models"][arm]
     if report_only:
         return None
-    shutil.rmtree(out, ignore_errors=True)
     mode, extra, _ = ARMS[arm]
     cfg = load_config(config, [*overrides, *extra, f"align.seed={seed}", f"align.steps={steps}"])
-    out.mkdir(parents=True)
+    resumed = out.exists()  # an interrupted cell: align resumes from its last checkpoint
+    out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(cfg.model_dump_json(indent=1))
     t0 = time.time()
     model = base_path(cfg) if arm == "base" else run_align(cfg, base_path(cfg), mode, out
                                                            ).outputs["model"]
     result = run_evaluate(cfg, {arm: model}, out / "eval")
-    (out / "seconds.json").write_text(json.dumps({"seconds": round(time.time() - t0, 1)}))
+    (out / "seconds.json").write_text(json.dumps({"seconds": round(time.time() - t0, 1),
+                                                  "resumed": resumed}))
     return json.loads(Path(result.outputs["results"]).read_text())["models"][arm]
 
 
