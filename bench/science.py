@@ -3,14 +3,15 @@
 Every arm starts from the same base and pairs (a finished pipeline workdir), trains the same
 steps on the same drawn rows with the same batch shapes, and is evaluated on the same questions;
 only the named factor changes. Seeds vary the draws and the order. Each arm x seed is a *cell*
-under `<workdir>/science/<arm>/seed<k>/` holding its config, train log, model and evaluation;
-a rerun skips finished cells and resumes an interrupted one from its last align checkpoint,
-so the study can run in parts. Then, per language: mean accuracy
-and answer-language fidelity per arm, and the paired difference of each arm against its
+under `<workdir>/science/steps<N>[-<tag>]/<arm>/seed<k>/` holding its config, train log, model
+and evaluation; a rerun skips finished cells and resumes an interrupted one from its last align
+checkpoint, so the study can run in parts. Then, per language: mean accuracy and
+answer-language fidelity per arm, and the paired difference of each arm against its
 baseline arm (the shuffled arm of the same objective) with a 95% t-interval over seeds.
 
     python bench/science.py --config configs/demo.yaml --seeds 3 --steps 300 [--arms a,b]
     python bench/science.py ... --report    # only summarise the finished cells
+    python bench/science.py ... --tag lr3e-4 --set align.lr=3e-4    # a searched variant
 """
 
 from __future__ import annotations
@@ -140,9 +141,12 @@ def main() -> None:
     p.add_argument("--order", choices=["seed", "arm"], default="seed",
                    help="seed: every arm of seed 0 first (a partial run stays comparable)")
     p.add_argument("--report", action="store_true", help="summarise finished cells, run none")
+    p.add_argument("--tag", default="", help="a name for a variant of the protocol (e.g. a "
+                   "searched lr given with --set align.lr=...): its cells go under "
+                   "science/steps<N>-<tag>/")
     args = p.parse_args()
     cfg = load_config(args.config, args.overrides)
-    root = cfg.root / "science" / f"steps{args.steps}"
+    root = cfg.root / "science" / (f"steps{args.steps}" + (f"-{args.tag}" if args.tag else ""))
     arms = args.arms.split(",")
     unknown = sorted(set(arms) - set(ARMS))
     if unknown:
@@ -161,7 +165,8 @@ def main() -> None:
             results[arm].append(result)
     table, summary = summarise(cfg, results)
     (root / "science.json").write_text(json.dumps(
-        {"steps": args.steps, "seeds": args.seeds, "per_lang": cfg.evaluate.per_lang,
+        {"steps": args.steps, "seeds": args.seeds, "tag": args.tag,
+         "overrides": args.overrides, "per_lang": cfg.evaluate.per_lang,
          "arms": {a: ARMS[a][1] for a in arms}, "summary": summary}, indent=2))
     print(f"\nAccuracy % (fidelity %; paired difference vs the arm's shuffled baseline, 95% t) "
           f"over seeds, {cfg.evaluate.per_lang} questions per language, {args.steps} steps\n\n"
