@@ -10,7 +10,7 @@ from ray_align.runtime import StageResult, init_ray
 from ray_align.train.fit import fit
 from ray_align.train.ingest import micro_batch, plan_dataset, read_groups_dataset
 from ray_align.train.objectives import Composite
-from ray_align.workdir import StageDir, fingerprint
+from ray_align.workdir import StageDir, fingerprint, require
 
 
 def align_groups(cfg: Config, objectives: Composite | None = None) -> Path:
@@ -22,9 +22,7 @@ def align_groups(cfg: Config, objectives: Composite | None = None) -> Path:
     if (objectives or Composite(**cfg.align.objective_spec())).needs_pairs:
         raise FileNotFoundError(f"{pairs} is missing: objectives {cfg.align.objectives} need "
                                 "preference pairs; run `ray-align pairs` first")
-    if not translated.exists():
-        raise FileNotFoundError(f"{translated} is missing: run `ray-align translate` first")
-    return translated
+    return require(translated, "translate")
 
 
 def run_align(

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 
 from ray_align.config import Config, ConfigError, load_config
+from ray_align.data.sources import SourceError
 from ray_align.runtime import StageResult
 
 
@@ -20,7 +21,12 @@ def _translate(cfg: Config) -> StageResult:
     from ray_align.data.translate import run_translate
     from ray_align.demo.stage import world_source
 
-    return run_translate(cfg, cfg.source.path or str(world_source(cfg)))
+    if cfg.source.path:
+        return run_translate(cfg, cfg.source.path)
+    if not world_source(cfg).exists():
+        raise FileNotFoundError(f"{world_source(cfg)} is missing: run `ray-align world` first "
+                                "(or set source.path)")
+    return run_translate(cfg, str(world_source(cfg)))
 
 
 def _pretrain(cfg: Config) -> StageResult:
@@ -103,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         COMMANDS[args.command][0](cfg)
-    except (FileNotFoundError, FileExistsError) as e:  # a missing input or a clashing run
+    except (FileNotFoundError, FileExistsError, SourceError) as e:  # a missing or unusable
+        # input, or a clashing run: one line, no traceback
         print(f"ray-align: {e}", file=sys.stderr)
         return 2
     return 0

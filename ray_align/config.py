@@ -45,12 +45,58 @@ class SourceConfig(Strict):
     demo_questions: int | None = None  # demo world only: an even sample of N questions
 
 
-class TranslateConfig(Strict):
-    backend: Literal["cldr"] = "cldr"
-    batch_size: int = Field(256, gt=0)
-    concurrency: int = Field(1, gt=0)  # translator actors
+class QualityConfig(Strict):
+    """The quality gate on translations (`ray_align/data/quality.py`): each check switchable."""
+
+    empty: bool = True  # (always on: an empty translation cannot be used)
+    unchanged: bool = True
+    script: bool = True
     min_script_share: float = Field(0.5, ge=0, le=1)  # letters in the language's script
+    length: bool = True
+    length_ratio: tuple[float, float] = (0.2, 5.0)  # characters of translation / source
+    langid: bool = True
+    min_langid: float = Field(0.5, ge=0, le=1)  # probability of the target language
+    langid_min_chars: int = Field(40, ge=0)  # shorter answers are not language-identified
+    similarity: bool = True
+    min_similarity: float = Field(0.75, ge=-1, le=1)  # e5 cosine of translation and source
+    batch_size: int = Field(256, gt=0)
+    concurrency: int = Field(1, gt=0)  # checker actors
+
+    @model_validator(mode="after")
+    def _ratio(self) -> QualityConfig:
+        lo, hi = self.length_ratio
+        if not 0 <= lo < hi:
+            raise ValueError(f"length_ratio: need 0 <= min < max, got {list(self.length_ratio)}")
+        return self
+
+
+class TranslateConfig(Strict):
+    """The backend (`ray_align/data/translators`; `cldr`: the demo world's) and its own typed
+    options, e.g. `{batch_size: 256, concurrency: 1}`, validated by the backend's class."""
+
+    backend: str = "cldr"
+    options: dict[str, Any] = {}
+    quality: QualityConfig = QualityConfig()
     test_fraction: float = Field(0.1, gt=0, lt=1)  # groups held out for evaluation (by id hash)
+
+    @model_validator(mode="after")
+    def _backend(self) -> TranslateConfig:
+        from ray_align.data.translators import options_for
+
+        try:
+            options_for(self.backend, self.options)
+        except KeyError as e:
+            raise ValueError(f"backend: {e.args[0]}") from None
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise ValueError(f"options.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        return self
+
+    def backend_options(self) -> Any:
+        """The validated options of `backend` (its own options class)."""
+        from ray_align.data.translators import options_for
+
+        return options_for(self.backend, self.options)
 
 
 class ModelConfig(Strict):
@@ -240,7 +286,7 @@ class Config(Strict):
     ray: RayConfig = RayConfig()
     langs: LangConfig = LangConfig()
     source: SourceConfig = SourceConfig()
-    translate: TranslateConfig = TranslateConfig()
+    translate: TranslateConfig = Field(default_factory=TranslateConfig)  # (loads its backend)
     model: ModelConfig = ModelConfig()
     pretrain: PretrainConfig = PretrainConfig()
     pairs: PairsConfig = Field(default_factory=PairsConfig)

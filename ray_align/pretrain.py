@@ -19,7 +19,7 @@ from ray_align.model import build_model, save, train_tokenizer
 from ray_align.prompts import answer_text, rag_prompt
 from ray_align.runtime import StageResult, init_ray
 from ray_align.train.fit import fit
-from ray_align.workdir import fingerprint
+from ray_align.workdir import fingerprint, require
 
 
 def pretrain_rows(groups: list[dict], anchor: str, english_share: float, seed: int) -> list[dict]:
@@ -48,8 +48,8 @@ def run_pretrain(cfg: Config) -> StageResult:
 
     init_ray(cfg.ray)
     out, p = cfg.paths.base.dir, cfg.pretrain
-    groups = read_groups(cfg.paths.translate.groups, "train", cfg.translate.test_fraction,
-                         [cfg.langs.anchor, *cfg.langs.train, *cfg.langs.heldout])
+    groups = read_groups(require(cfg.paths.translate.groups, "translate"), "train",
+                         cfg.translate.test_fraction, cfg.langs.all)
     rows = pretrain_rows(groups, cfg.langs.anchor, p.english_share, cfg.seed)
     tokenizer = train_tokenizer((r["chosen"] for r in rows), cfg.model.vocab_size)
     model = build_model(cfg.model, tokenizer, cfg.seed)

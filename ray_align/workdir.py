@@ -22,8 +22,8 @@ class StageDir:
 
     @property
     def rejects(self) -> Path:
-        """The rows this stage rejected, each with its reason."""
-        return self.dir / "rejects.parquet"
+        """The rows this stage rejected, each with its reason (a parquet folder)."""
+        return self.dir / "rejects"
 
     @property
     def model(self) -> Path:
@@ -79,3 +79,11 @@ def fingerprint(paths: list[Path], **settings: object) -> str:
             h.update(str(f.relative_to(root.parent)).encode())
             h.update(f.read_bytes())
     return h.hexdigest()[:16]
+
+
+def require(path: Path, command: str) -> Path:
+    """`path`, or a FileNotFoundError saying which command writes it (the CLI prints it as one
+    line and exits with 2)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `ray-align {command}` first")
+    return path

@@ -24,7 +24,7 @@ def ray_local():
 
 SMALL = [
     "source.demo_questions=300",
-    "translate.batch_size=64",
+    "translate.options.batch_size=64",
     "pretrain.steps=8", "pretrain.examples_per_batch=8", "pretrain.log_every=4",
     "align.steps=4", "align.log_every=2", "align.batching.groups_per_batch=2",
     "evaluate.per_lang=8", "evaluate.max_new_tokens=6", "evaluate.batch_size=32",

@@ -15,9 +15,9 @@ from ray_align.model import load_model, load_tokenizer
 def test_pipeline_small_slice(small_run):
     cfg, result = small_run
     tmp_path = cfg.root
-    for path in ("world/source.jsonl", "translate/groups", "translate/rejects.parquet",
+    for path in ("world/source.jsonl", "translate/groups", "translate/rejects",
                  "translate/stage.json", "base/model/model.safetensors",
-                 "pairs/groups", "pairs/rejects.parquet", "pairs/stage.json",
+                 "pairs/groups", "pairs/rejects", "pairs/stage.json",
                  "base/model/tokenizer.json", "align/aligned/model/model.safetensors",
                  "align/shuffled/model/model.safetensors", "eval/results.json",
                  "eval/report.md", "eval/accuracy.png", "eval/predictions.parquet",

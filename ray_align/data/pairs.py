@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -29,6 +28,7 @@ from ray_align.data.rejects import reject, write_rejects
 from ray_align.data.schema import REJECT, VARIANT
 from ray_align.eval.scoring import normalise
 from ray_align.runtime import StageResult, init_ray
+from ray_align.workdir import require
 
 PAIRED_VARIANT = pa.struct([*VARIANT, pa.field("rejected_kind", pa.string())])
 PAIRED_GROUP = pa.schema([("group_id", pa.string()), ("anchor_lang", pa.string()),
@@ -156,9 +156,7 @@ def run_pairs(cfg: Config, base: str) -> StageResult:
 
     init_ray(cfg.ray)
     t0, p = time.time(), cfg.pairs
-    src, out = cfg.paths.translate.groups, cfg.paths.pairs
-    if not src.exists():
-        raise FileNotFoundError(f"{src} is missing: run `ray-align translate` first")
+    src, out = require(cfg.paths.translate.groups, "translate"), cfg.paths.pairs
     print(f"[pairs] strategies {p.strategies}", flush=True)
     built = (
         ray.data.read_parquet(str(src))
@@ -168,19 +166,19 @@ def run_pairs(cfg: Config, base: str) -> StageResult:
                      compute=ray.data.ActorPoolStrategy(size=p.concurrency))
         .materialize()
     )
-    rejects = [r for row in built.select_columns(["rejects"]).take_all() for r in row["rejects"]]
     groups = built.drop_columns(["rejects"]).filter(lambda g: len(g["variants"]) > 0)
     groups.write_parquet(str(out.groups), mode="overwrite")
-    write_rejects(out.rejects, rejects)
+    by_reason = write_rejects(out.rejects, built.flat_map(lambda g: g["rejects"]),
+                              detail=True).get("pairs", {})
+    n_rejected = sum(by_reason.values())
     kinds = built.flat_map(lambda g: [{"kind": v["rejected_kind"]} for v in g["variants"]])
     by_kind = {r["kind"]: r["count()"] for r in kinds.groupby("kind").count().take_all()}
     accepted = sum(by_kind.values())
-    counts = {"variants_in": accepted + len(rejects), "variants_accepted": accepted,
-              "variants_rejected": len(rejects), "groups": groups.count(),
+    counts = {"variants_in": accepted + n_rejected, "variants_accepted": accepted,
+              "variants_rejected": n_rejected, "groups": groups.count(),
               "accepted_by_kind": dict(sorted(by_kind.items())),
-              "rejects_by_reason": dict(Counter(r["reason"] for r in rejects)),
-              "seconds": round(time.time() - t0, 1)}
-    print(f"[pairs] variants: {counts['variants_in']} in = {accepted} accepted + {len(rejects)} "
+              "rejects_by_reason": by_reason, "seconds": round(time.time() - t0, 1)}
+    print(f"[pairs] variants: {counts['variants_in']} in = {accepted} accepted + {n_rejected} "
           f"rejected; by kind {counts['accepted_by_kind']}; {counts['groups']} groups", flush=True)
     return StageResult("pairs", {"groups": str(out.groups),
                                  "rejects": str(out.rejects)}, counts).save(out.dir)

@@ -4,6 +4,8 @@ import hashlib
 
 import pyarrow as pa
 
+from ray_align.data.quality import SCORES
+
 VARIANT = pa.struct(
     [
         ("lang", pa.string()),
@@ -11,8 +13,9 @@ VARIANT = pa.struct(
         ("chosen", pa.string()),
         ("rejected", pa.string()),
         ("context", pa.list_(pa.string())),
-        ("quality", pa.float64()),
+        ("quality", pa.float64()),  # the lowest quality score in [0, 1] (1.0: the anchor)
         ("translator", pa.string()),
+        ("scores", SCORES),  # each quality check's score (null: check off, or the anchor)
     ]
 )
 

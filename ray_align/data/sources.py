@@ -1,25 +1,88 @@
-"""Source corpora (English): jsonl, parquet, or a Hugging Face dataset, validated row by row.
+"""Source corpora (English), read and validated inside Ray Data: the driver never holds a row.
 
-Accepted rows are normalised to the source-example contract: `id`, `prompt`, `chosen`,
-`rejected` (or None), `context` (list[str]), `meta` (dict[str, str]). `response` is accepted
-as a synonym of `chosen`, and TRL-style `messages` (or conversational `prompt`/`chosen`) are
-flattened to their last user / assistant turns. Bad rows become rejects naming the file, the
-row and the field: rows in = accepted + rejected.
+Accepted inputs: a `.jsonl` / `.json` file of JSON lines or a folder of `*.jsonl` shards; a
+`.parquet` file or a folder of them; a folder written by `datasets.Dataset.save_to_disk` (Arrow
+IPC stream `*.arrow` files); else a Hugging Face hub id (its `train` split). Every row keeps its
+`file` and its 0-based `row` in that file: the line number for JSON lines (blank and broken
+lines count), the row index for parquet / Arrow (and the hub split).
+
+Rows are normalised to the source-example contract: `id`, `prompt`, `chosen`, `rejected` (or
+null), `context` (list[str]), `meta` (a JSON object of strings, as a string). `response` is a
+synonym of `chosen`; TRL `messages` (or conversational `prompt` / `chosen`) are flattened to
+their last user / assistant turns. Bad rows become rejects (schema `REJECT`, `record` cut to
+500 characters) naming the file, the row and the reason; a row over `max_row_bytes` is
+rejected unparsed; a repeated id keeps its first occurrence in (file, row) order. Rows in =
+accepted + rejected.
+
+Each file is streamed by one read task in blocks of raw rows (`ray_align.data.readers`), shards
+in parallel; validation runs in `map_batches`; duplicates are found by a `groupby` on a hash of
+the id. Both datasets of a `Source` are lazy and share one plan, so consuming both executes it
+twice; to read once, use `split_checked(check_source(path).materialize())`.
+Whole-source problems (missing path, unknown format, corrupt parquet) raise `SourceError` in
+the driver before any dataset is built; `require_rows` raises it once rows are counted.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
+import re
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ray_align.data.rejects import reject
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ray_align.data.rejects import RECORD_CHARS
+from ray_align.data.schema import REJECT
+
+if TYPE_CHECKING:
+    import ray.data
 
 STAGE = "source"
+BUCKET_BYTES = 64 << 20  # input bytes per duplicate-check group
+HUB_ROW = "__ray_align_row__"
+FILE_KINDS = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".arrow": "arrow"}
+FOLDER_KINDS = {".jsonl": "jsonl", ".parquet": "parquet", ".arrow": "arrow"}
+
+ACCEPTED = pa.schema(
+    [
+        ("id", pa.string()),
+        ("prompt", pa.string()),
+        ("chosen", pa.string()),
+        ("rejected", pa.string()),
+        ("context", pa.list_(pa.string())),
+        ("meta", pa.string()),  # JSON object of strings, "{}" when none
+        ("file", pa.string()),
+        ("row", pa.int64()),
+    ]
+)
+CHECKED = pa.schema(
+    [
+        *ACCEPTED,
+        ("bucket", pa.int64()),  # the duplicate-check group: a hash of `id`
+        ("reason", pa.string()),  # null when accepted
+        ("record", pa.string()),  # the rejected input, cut to RECORD_CHARS
+    ]
+)
 
 
 class SourceError(ValueError):
     """The source as a whole is unusable (missing, unreadable, or no valid row)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A validated source: lazy Ray datasets of accepted rows and of rejects."""
+
+    accepted: ray.data.Dataset  # schema ACCEPTED
+    rejects: ray.data.Dataset  # schema REJECT
+
+
+# -- the rules of one record -------------------------------------------------------------
 
 
 def _last_turn(messages: Any, role: str) -> str | None:
@@ -75,69 +138,249 @@ def normalise(record: Any) -> dict[str, Any]:
     }
 
 
-def _read_jsonl(path: Path) -> tuple[list[tuple[int, Any]], list[dict[str, Any]]]:
-    rows: list[tuple[int, Any]] = []
-    rejects: list[dict[str, Any]] = []
-    with path.open("rb") as f:
-        for i, raw in enumerate(f):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                rejects.append(reject(STAGE, f"not UTF-8: {e}", str(path), i, repr(raw[:200])))
-                continue
-            if not line.strip():
-                rejects.append(reject(STAGE, "blank line", str(path), i, line))
-                continue
-            try:
-                rows.append((i, json.loads(line)))
-            except json.JSONDecodeError as e:
-                rejects.append(reject(STAGE, f"invalid JSON: {e}", str(path), i, line[:500]))
-    return rows, rejects
+class _Rejected(Exception):
+    def __init__(self, reason: str, record: str) -> None:
+        super().__init__(reason)
+        self.reason, self.record = reason, record
 
 
-def _read_table(path: str) -> list[tuple[int, Any]]:
+def _example(raw: bytes, size: int, max_row_bytes: int) -> dict[str, Any]:
+    """One raw row -> a source example with `meta` as JSON; raises _Rejected."""
+    if size > max_row_bytes:
+        shown = raw.decode("utf-8", "replace")
+        raise _Rejected(f"row too large ({size} bytes > {max_row_bytes})", shown)
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _Rejected(f"not UTF-8: {e}", repr(raw[:200])) from None
+    if not line.strip():
+        raise _Rejected("blank line", line)
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise _Rejected(f"invalid JSON: {e}", line) from None
+    try:
+        example = normalise(record)
+        example["meta"] = json.dumps(example["meta"], ensure_ascii=False)
+        if "\\u" in line:  # JSON escapes may hold lone surrogates, which Arrow refuses
+            json.dumps(example, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise _Rejected(f"not UTF-8: {e}", line) from None
+    except ValueError as e:
+        raise _Rejected(str(e), line) from None
+    return example
+
+
+def _bucket(key: str, buckets: int) -> int:
+    return zlib.crc32(key.encode("utf-8")) % buckets
+
+
+def check_batch(batch: pa.Table, max_row_bytes: int, buckets: int) -> pa.Table:
+    """Ray Data map_batches: RAW rows -> CHECKED rows (an example, or a reason)."""
+    out: list[dict[str, Any]] = []
+    for file, row, raw, size in zip(
+        batch["file"].to_pylist(),
+        batch["row"].to_pylist(),
+        batch["raw"].to_pylist(),
+        batch["size"].to_pylist(),
+        strict=True,
+    ):
+        where = {"file": file, "row": row}
+        try:
+            example = _example(raw, size, max_row_bytes)
+        except _Rejected as r:
+            out.append(
+                {
+                    **where,
+                    "bucket": row % buckets,
+                    "reason": r.reason,
+                    "record": r.record[:RECORD_CHARS],
+                }
+            )
+            continue
+        out.append({**example, **where, "bucket": _bucket(example["id"], buckets)})
+    return pa.Table.from_pylist(out, schema=CHECKED)
+
+
+def mark_duplicates(group: pa.Table) -> pa.Table:
+    """Ray Data map_groups (one bucket of ids): the first (file, row) of an id is kept."""
+    bad = group.filter(pc.is_valid(group["reason"]))
+    good = group.filter(pc.is_null(group["reason"]))
+    if good.num_rows < 2:
+        return group
+    good = good.sort_by([("id", "ascending"), ("file", "ascending"), ("row", "ascending")])
+    ids, files, rows = (good[c].to_pylist() for c in ("id", "file", "row"))
+    reasons: list[str | None] = [None] * good.num_rows
+    first = 0
+    for i in range(1, good.num_rows):
+        if ids[i] != ids[first]:
+            first = i
+        else:
+            reasons[i] = f"duplicate id {ids[i]!r} (first at {files[first]} row {rows[first]})"
+    dups = [i for i, r in enumerate(reasons) if r is not None]
+    if not dups:
+        return group
+    records = [None] * good.num_rows
+    shown = good.take(dups).select(["id", "prompt", "chosen", "rejected", "context", "meta"])
+    for i, record in zip(dups, shown.to_pylist(), strict=True):
+        records[i] = json.dumps(record, ensure_ascii=False)[:RECORD_CHARS]
+    good = good.set_column(
+        good.schema.get_field_index("reason"), "reason", pa.array(reasons, pa.string())
+    )
+    good = good.set_column(
+        good.schema.get_field_index("record"), "record", pa.array(records, pa.string())
+    )
+    return pa.concat_tables([bad, good])
+
+
+def accepted_part(batch: pa.Table) -> pa.Table:
+    """Ray Data map_batches: CHECKED -> ACCEPTED rows."""
+    return batch.filter(pc.is_null(batch["reason"])).select(ACCEPTED.names)
+
+
+def rejects_part(batch: pa.Table) -> pa.Table:
+    """Ray Data map_batches: CHECKED -> REJECT rows."""
+    bad = batch.filter(pc.is_valid(batch["reason"]))
+    stage = pa.array([STAGE] * bad.num_rows, pa.string())
+    columns = [stage, bad["reason"], bad["file"], bad["row"], bad["record"]]
+    return pa.Table.from_arrays(columns, schema=REJECT)
+
+
+# -- the source as a whole (driver, metadata only) ---------------------------------------
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _is_hub_id(path: str) -> bool:
+    looks_local = path.startswith((".", "/", "~")) or Path(path).suffix.lower() in FILE_KINDS
+    return not looks_local and re.fullmatch(r"[\w.-]+(/[\w.-]+)?", path) is not None
+
+
+def _folder_files(folder: Path, path: str) -> tuple[str, list[Path]]:
+    """The format and the data files of a folder."""
+    if (folder / "dataset_dict.json").is_file():  # a saved DatasetDict: its train split
+        folder = folder / "train"
+        if not folder.is_dir():
+            raise SourceError(f"cannot read source {path}: a DatasetDict without 'train'")
+    files = sorted(
+        f
+        for f in folder.iterdir()
+        if f.is_file() and not f.name.startswith((".", "_")) and f.suffix.lower() in FOLDER_KINDS
+    )
+    kinds = sorted({FOLDER_KINDS[f.suffix.lower()] for f in files})
+    if not kinds:
+        raise SourceError(
+            f"no readable file in source {path} (expected *.jsonl, *.parquet or *.arrow files)"
+        )
+    if len(kinds) > 1:
+        raise SourceError(f"cannot read source {path}: mixed formats in one folder ({kinds})")
+    return kinds[0], files
+
+
+def _check_file(kind: str, file: Path, path: str) -> None:
+    """Cheap metadata checks: a parquet footer, an Arrow stream schema."""
+    import pyarrow.parquet as pq
+
+    if not os.access(file, os.R_OK):
+        raise SourceError(f"cannot read source {path}: {file.name} is not readable")
+    try:
+        if kind == "parquet":
+            pq.read_metadata(file)
+        elif kind == "arrow":
+            with pa.OSFile(str(file)) as f:
+                pa.ipc.open_stream(f).schema  # noqa: B018 - reading it is the check
+    except (OSError, pa.ArrowException) as e:
+        raise SourceError(
+            f"cannot read source {path}: {file.name} is not a valid {kind} file ({_one_line(e)})"
+        ) from e
+
+
+def source_files(path: str) -> tuple[str, list[str]] | None:
+    """The format and the files of a local source, or None for a hub id; raises SourceError."""
     p = Path(path)
-    if p.suffix == ".parquet" or (p.is_dir() and any(p.glob("*.parquet"))):
-        import pyarrow.parquet as pq
-
-        records = pq.read_table(p).to_pylist()
-    else:  # a dataset saved with `save_to_disk`, or a hub id
-        import datasets
-
-        ds = datasets.load_from_disk(path) if p.is_dir() else datasets.load_dataset(path)
-        if isinstance(ds, datasets.DatasetDict):
-            ds = ds["train"]
-        records = ds.to_list()
-    return list(enumerate(records))
-
-
-def load_source(path: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Read and validate a source corpus: (accepted examples with their `row`, rejects)."""
-    path = str(path)
-    p = Path(path)
-    if p.suffix in (".jsonl", ".json"):
-        if not p.is_file():
-            raise SourceError(f"source file not found: {path}")
-        rows, rejects = _read_jsonl(p)
+    if p.is_dir():
+        kind, files = _folder_files(p, path)
+    elif p.is_file():
+        kind = FILE_KINDS.get(p.suffix.lower())
+        if kind is None:
+            raise SourceError(
+                f"cannot read source {path}: unsupported format '{p.suffix}' "
+                "(expected .jsonl, .json, .parquet, .arrow or a folder of them)"
+            )
+        files = [p]
+    elif _is_hub_id(path):
+        return None
     else:
-        try:
-            rows, rejects = _read_table(path), []
-        except Exception as e:  # noqa: BLE001 - any reader failure is a bad source
-            raise SourceError(f"cannot read source {path}: {e}") from e
-    accepted: list[dict[str, Any]] = []
-    first_row: dict[str, int] = {}
-    for i, record in rows:
-        try:
-            example = normalise(record)
-        except ValueError as e:
-            rejects.append(reject(STAGE, str(e), path, i, record))
-            continue
-        if example["id"] in first_row:
-            reason = f"duplicate id {example['id']!r} (first at row {first_row[example['id']]})"
-            rejects.append(reject(STAGE, reason, path, i, record))
-            continue
-        first_row[example["id"]] = i
-        accepted.append({**example, "row": i})
-    if not accepted:
-        raise SourceError(f"no valid row in {path} ({len(rejects)} rejected)")
-    return accepted, rejects
+        raise SourceError(f"source not found: {path}")
+    for f in files:
+        _check_file(kind, f, path)
+    return kind, [os.path.abspath(f) for f in files]
+
+
+def _raw_rows(path: str, max_row_bytes: int) -> tuple[ray.data.Dataset, int]:
+    """RAW rows (see `readers`) of a source, and about how many bytes it holds."""
+    import ray
+
+    from ray_align.data import readers
+
+    found = source_files(path)
+    if found is not None:
+        kind, files = found
+        n_bytes = sum(os.path.getsize(f) for f in files)
+        datasource = readers.READERS[kind](files, max_row_bytes)
+        return ray.data.read_datasource(datasource), n_bytes
+    import datasets
+    import numpy as np
+
+    try:
+        hf = datasets.load_dataset(path, split="train")
+    except Exception as e:  # noqa: BLE001 - any loader failure is a bad source
+        raise SourceError(
+            f"cannot read source {path} (not a local path, so read as a "
+            f"Hugging Face hub id): {_one_line(e)}"
+        ) from e
+    hf = hf.add_column(HUB_ROW, np.arange(len(hf), dtype=np.int64))
+    ds = ray.data.from_huggingface(hf).map_batches(
+        readers.table_to_raw,
+        batch_format="pyarrow",
+        fn_kwargs={"file": path, "row_column": HUB_ROW, "max_row_bytes": max_row_bytes},
+    )
+    return ds, hf.data.nbytes
+
+
+def check_source(path: str | Path, max_row_bytes: int = 1 << 20) -> ray.data.Dataset:
+    """Lazy CHECKED rows of a source: every row, with a reject `reason` or null."""
+    path = str(path)
+    raw, n_bytes = _raw_rows(path, max_row_bytes)
+    buckets = max(1, math.ceil(n_bytes / BUCKET_BYTES))
+    return (
+        raw.map_batches(
+            check_batch,
+            batch_format="pyarrow",
+            fn_kwargs={"max_row_bytes": max_row_bytes, "buckets": buckets},
+        )
+        .groupby("bucket", num_partitions=buckets)
+        .map_groups(mark_duplicates, batch_format="pyarrow")
+    )
+
+
+def split_checked(checked: ray.data.Dataset) -> Source:
+    """CHECKED rows -> a Source (lazy: each dataset runs `checked` unless materialized)."""
+    return Source(
+        accepted=checked.map_batches(accepted_part, batch_format="pyarrow"),
+        rejects=checked.map_batches(rejects_part, batch_format="pyarrow"),
+    )
+
+
+def read_source(path: str | Path, max_row_bytes: int = 1 << 20) -> Source:
+    """Read and validate a source corpus as lazy Ray datasets; raises SourceError if unusable."""
+    return split_checked(check_source(path, max_row_bytes))
+
+
+def require_rows(n_accepted: int, n_rejected: int, path: str | Path) -> None:
+    """Raise SourceError when a counted source has no valid row."""
+    if n_accepted == 0:
+        raise SourceError(f"no valid row in {path} ({n_rejected} rejected)")

@@ -1,156 +1,141 @@
-"""Translate & group (Ray Data): English source -> variants -> quality -> equivalence groups."""
+"""Translate & group (Ray Data): English source -> variants -> quality -> equivalence groups.
+
+All of it runs in Ray Data, from the source files to the groups and the rejects: the source is
+read and validated in the stream (`sources.py`), the configured backend's step (`translators/`)
+adds one variant per row and target language, the quality gate (`quality.py`) scores them and
+marks rejects, and accepted variants are grouped by source id. The driver gets counts only.
+"""
 
 from __future__ import annotations
 
 import time
-from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from ray_align.config import Config
-from ray_align.data.quality import check_variant
+from ray_align.data.quality import QualityGate
+from ray_align.data.quality_report import score_histograms, write_report
 from ray_align.data.rejects import reject, write_rejects
-from ray_align.data.schema import GROUP, group_id
-from ray_align.data.sources import load_source
-from ray_align.data.translators import get_translator
+from ray_align.data.schema import GROUP, REJECT, group_id
+from ray_align.data.sources import check_source, require_rows, split_checked
+from ray_align.data.translators import FIELDS, Job, get_backend
 from ray_align.runtime import StageResult, init_ray
 
-VARIANT_ROW = pa.schema(
-    [
-        ("group_id", pa.string()),
-        ("source_row", pa.int64()),
-        ("source_prompt", pa.string()),
-        ("lang", pa.string()),
-        ("prompt", pa.string()),
-        ("chosen", pa.string()),
-        ("rejected", pa.string()),
-        ("context", pa.list_(pa.string())),
-        ("translator", pa.string()),
-    ]
-)
-CHECKED_ROW = VARIANT_ROW.append(pa.field("quality", pa.float64())).append(
-    pa.field("reason", pa.string())
-)
+if TYPE_CHECKING:
+    import ray.data
 
 
-class TranslateBatch:
-    """Ray Data actor: one translator backend, every target language for a batch of sources."""
-
-    def __init__(self, backend: str, anchor: str, langs: list[str]) -> None:
-        self.translator = get_translator(backend)
-        self.anchor, self.langs = anchor, langs
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        src = batch.to_pylist()
-        rows = [self._row(s, self.anchor, s["prompt"], s["chosen"], s["rejected"], "source")
-                for s in src]
-        for lang in self.langs:
-            tr = self.translator
-            prompts = tr.translate([s["prompt"] for s in src], self.anchor, lang)
-            chosen = tr.translate([s["chosen"] for s in src], self.anchor, lang)
-            has_rej = [s for s in src if s["rejected"] is not None]
-            rej = iter(tr.translate([s["rejected"] for s in has_rej], self.anchor, lang))
-            for s, p, c in zip(src, prompts, chosen, strict=True):
-                r = next(rej) if s["rejected"] is not None else None
-                rows.append(self._row(s, lang, p, c, r, tr.name))
-        return pa.Table.from_pylist(rows, schema=VARIANT_ROW)
-
-    @staticmethod
-    def _row(s: dict, lang: str, prompt: Any, chosen: Any, rejected: Any, by: str) -> dict:
-        return {
-            "group_id": group_id(s["id"]), "source_row": s["row"], "source_prompt": s["prompt"],
-            "lang": lang, "prompt": prompt, "chosen": chosen, "rejected": rejected,
-            "context": s["context"], "translator": by,
-        }
+def source_rows(batch: pa.Table) -> pa.Table:
+    """Accepted source rows -> the backend's input: `id`, FIELDS, and what the stage carries
+    through translation (context, where the row came from, the source texts)."""
+    return pa.table({"id": batch["id"], **{f: batch[f] for f in FIELDS},
+                     "context": batch["context"], "file": batch["file"], "row": batch["row"],
+                     "source_prompt": batch["prompt"], "source_chosen": batch["chosen"]})
 
 
-def check_batch(batch: pa.Table, min_share: float) -> pa.Table:
-    """Ray Data task: add `quality` and a reject `reason` (null when accepted)."""
-    rows = batch.to_pylist()
-    for r in rows:
-        r["quality"], r["reason"] = check_variant(
-            r["lang"], r["prompt"], r["chosen"], r["source_prompt"], min_share
-        )
-        if r["translator"] == "source":  # the anchor is the source itself
-            r["quality"], r["reason"] = 1.0, None
-    return pa.Table.from_pylist(rows, schema=CHECKED_ROW)
+def anchor_rows(batch: pa.Table, anchor: str) -> pa.Table:
+    """The anchor variants: the source rows themselves."""
+    n = batch.num_rows
+    return (batch.append_column("lang", pa.array([anchor] * n, pa.string()))
+            .append_column("translator", pa.array(["source"] * n, pa.string()))
+            .append_column("error", pa.nulls(n, pa.string())))
+
+
+def as_rejects(batch: pa.Table) -> pa.Table:
+    """Rejected variants -> REJECT rows naming the source file and row."""
+    return pa.Table.from_pylist([
+        reject("translate" if r["reason"].startswith("untranslatable") else "quality",
+               r["reason"], r["file"], r["row"], {k: r[k] for k in ("id", "lang", "prompt",
+                                                                     "chosen")})
+        for r in batch.to_pylist()], schema=REJECT)
+
+
+def reason_kinds(batch: pa.Table) -> pa.Table:
+    """Rejected variants -> (lang, reason up to its first ':'), for counts."""
+    reasons = [r.split(":")[0] for r in batch["reason"].to_pylist()]
+    return pa.table({"lang": batch["lang"], "reason": pa.array(reasons, pa.string())})
 
 
 def assemble_group(rows: pa.Table, anchor: str) -> pa.Table:
     """Ray Data map_groups: all accepted variants of one group -> one group row, anchor first."""
     variants = sorted(rows.to_pylist(), key=lambda v: (v["lang"] != anchor, v["lang"]))
-    keep = ("lang", "prompt", "chosen", "rejected", "context", "quality", "translator")
+    keep = ("lang", "prompt", "chosen", "rejected", "context", "quality", "scores", "translator")
     row = {
-        "group_id": variants[0]["group_id"],
+        "group_id": group_id(variants[0]["id"]),
         "anchor_lang": anchor,
         "variants": [{k: v[k] for k in keep} for v in variants],
     }
     return pa.Table.from_pylist([row], schema=GROUP)
 
 
+def translated(cfg: Config, sources: ray.data.Dataset) -> ray.data.Dataset:
+    """Every accepted source row as its anchor variant plus one variant per target language,
+    each with `scores`, `quality` and a reject `reason` (null when accepted)."""
+    import ray.data
+
+    t, anchor = cfg.translate, cfg.langs.anchor
+    job = Job(src=anchor, targets=cfg.langs.train + cfg.langs.heldout)
+    rows = sources.map_batches(source_rows, batch_format="pyarrow")
+    variants = get_backend(t.backend).step(rows, job, t.backend_options())
+    anchors = rows.map_batches(anchor_rows, fn_kwargs={"anchor": anchor}, batch_format="pyarrow")
+    q = t.quality
+    return anchors.union(variants).map_batches(
+        QualityGate, fn_constructor_args=(q, cfg.langs.all), batch_size=q.batch_size,
+        batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=q.concurrency))
+
+
 def run_translate(cfg: Config, source: str) -> StageResult:
     """Translate `source` into every configured language and write equivalence groups."""
-    import ray
+    from ray.data.expressions import col
 
     init_ray(cfg.ray)
-    t0 = time.time()
-    out = cfg.paths.translate
-    examples, rejects = load_source(source)
-    n_in = len(examples) + len(rejects)
-    anchor, langs = cfg.langs.anchor, cfg.langs.train + cfg.langs.heldout
-    print(f"[translate] {len(examples)} sources x {len(langs) + 1} languages "
+    t0, out, anchor = time.time(), cfg.paths.translate, cfg.langs.anchor
+    # The checked source and then every variant are materialised once in the object store
+    # (not the driver): the source is read once, the backend runs once, and the groups, the
+    # rejects and the counts all read the result.
+    src = split_checked(check_source(source).materialize())
+    print(f"[translate] {source} x {len(cfg.langs.train + cfg.langs.heldout) + 1} languages "
           f"({cfg.translate.backend} backend)", flush=True)
-
-    checked = (
-        ray.data.from_arrow(pa.Table.from_pylist(examples))
-        .map_batches(
-            TranslateBatch,
-            fn_constructor_kwargs={"backend": cfg.translate.backend, "anchor": anchor,
-                                   "langs": langs},
-            batch_size=cfg.translate.batch_size, batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=cfg.translate.concurrency),
-        )
-        .map_batches(check_batch, fn_kwargs={"min_share": cfg.translate.min_script_share},
-                     batch_format="pyarrow")
-        .materialize()
-    )
-    # Only rejects come back to the driver; accepted variants stay in the object store. The
-    # anchor is the validated source itself, so every group keeps its anchor.
-    bad = checked.filter(lambda r: r["reason"] is not None).take_all()
-    for r in bad:
-        stage = "translate" if r["reason"] == "untranslatable" else "quality"
-        record = {k: r[k] for k in ("group_id", "lang", "prompt", "chosen")}
-        rejects.append(reject(stage, r["reason"], source, r["source_row"], record))
-    accepted = checked.filter(lambda r: r["reason"] is None)
-
-    groups_dir = out.groups
-    n_variants = checked.count()
-    groups = (
-        accepted.groupby("group_id", num_partitions=max(1, n_variants // 20_000))
-        .map_groups(assemble_group, fn_kwargs={"anchor": anchor}, batch_format="pyarrow")
-        .materialize()
-    )
-    groups.write_parquet(str(groups_dir), mode="overwrite")
-    n_groups = groups.count()
-    write_rejects(out.rejects, rejects)
+    checked = translated(cfg, src.accepted).materialize()
+    accepted = checked.filter(expr=col("reason").is_null())
     by_lang = {r["lang"]: r["count()"] for r in accepted.groupby("lang").count().take_all()}
+    n_sources, n_variants = by_lang.get(anchor, 0), checked.count()
+    n_accepted = sum(by_lang.values())
+    bad = checked.filter(expr=col("reason").is_not_null())
+    rejected_by_lang: dict[str, dict[str, int]] = {}
+    for r in bad.map_batches(reason_kinds, batch_format="pyarrow").groupby(
+            ["lang", "reason"]).count().take_all():
+        rejected_by_lang.setdefault(r["lang"], {})[r["reason"]] = r["count()"]
+    rejected = bad.map_batches(as_rejects, batch_format="pyarrow")
+    by_stage = write_rejects(out.rejects, src.rejects.union(rejected))
+    by_reason = {r: n for reasons in by_stage.values() for r, n in reasons.items()}
+    n_src_rejected = sum(by_stage.get("source", {}).values())
+    require_rows(n_sources, n_src_rejected, source)
 
-    n_rejected_src = sum(r["stage"] == "source" for r in rejects)
+    groups = accepted.groupby("id").map_groups(assemble_group, fn_kwargs={"anchor": anchor},
+                                               batch_format="pyarrow")
+    groups.write_parquet(str(out.groups), mode="overwrite")
+    n_groups = n_sources  # one group per accepted source row: its anchor is always accepted
     counts = {
-        "source_in": n_in,
-        "source_accepted": n_in - n_rejected_src,
-        "source_rejected": n_rejected_src,
+        "source_in": n_sources + n_src_rejected,
+        "source_accepted": n_sources,
+        "source_rejected": n_src_rejected,
         "variants_in": n_variants,
-        "variants_accepted": n_variants - len(bad),
-        "variants_rejected": len(bad),
+        "variants_accepted": n_accepted,
+        "variants_rejected": n_variants - n_accepted,
         "groups": n_groups,
         "accepted_by_lang": dict(sorted(by_lang.items())),
-        "rejects_by_reason": dict(Counter(r["reason"].split(":")[0] for r in rejects)),
-        "seconds": round(time.time() - t0, 1),
+        "rejects_by_reason": by_reason,
+        "rejected_by_lang": {k: dict(sorted(v.items())) for k, v in
+                             sorted(rejected_by_lang.items())},
     }
-    print(f"[translate] sources: {n_in} in = {counts['source_accepted']} accepted + "
-          f"{n_rejected_src} rejected; variants: {n_variants} = {n_variants - len(bad)} "
-          f"accepted + {len(bad)} rejected; {n_groups} groups -> {groups_dir}", flush=True)
-    outputs = {"groups": str(groups_dir), "rejects": str(out.rejects)}
+    write_report(out.dir, counts, score_histograms(checked), cfg.langs.all)
+    counts["seconds"] = round(time.time() - t0, 1)
+    print(f"[translate] sources: {counts['source_in']} in = {n_sources} accepted + "
+          f"{n_src_rejected} rejected; variants: {n_variants} = {n_accepted} accepted + "
+          f"{n_variants - n_accepted} rejected; {n_groups} groups -> {out.groups}", flush=True)
+    outputs = {"groups": str(out.groups), "rejects": str(out.rejects),
+               "report": str(out.dir / "report.md")}
     return StageResult("translate", outputs, counts).save(out.dir)
+

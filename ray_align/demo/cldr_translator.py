@@ -1,11 +1,18 @@
-"""Deterministic en -> xx translator for the closed demo world, driven by CLDR names."""
+"""The `cldr` translation backend: a deterministic en -> xx translator for the closed demo
+world, driven by CLDR names (options: `batch_size`, `concurrency`)."""
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
+from ray_align.data.translators import Backend, Job, Options
+from ray_align.data.translators.texts import texts_step
 from ray_align.demo.templates import TEMPLATES
 from ray_align.demo.world import ALL_LANGS, ANCHOR, FACT_TYPES, build_facts, display_name
+
+if TYPE_CHECKING:
+    import ray.data
 
 
 class CLDRTranslator:
@@ -46,3 +53,10 @@ class CLDRTranslator:
         if text in self._answers:
             return display_name(tgt, *self._answers[text])
         return None
+
+
+def translate(sources: ray.data.Dataset, job: Job, options: Options) -> ray.data.Dataset:
+    return texts_step(CLDRTranslator, sources, job, options)
+
+
+BACKEND = Backend(options=Options, step=translate)

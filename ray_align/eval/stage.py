@@ -17,13 +17,14 @@ from ray_align.eval.generation import Generator
 from ray_align.eval.retrieval import Retriever
 from ray_align.eval.scoring import exact_match, per_language
 from ray_align.runtime import StageResult, init_ray
+from ray_align.workdir import require
 
 
 def eval_rows(cfg: Config) -> tuple[list[dict], list[str]]:
     """(questions, retrieval corpus): the first `per_lang` test groups that have every language,
     one row per group and language; the corpus is every distinct English context passage."""
     langs = cfg.langs.all
-    groups = read_groups(cfg.paths.translate.groups)
+    groups = read_groups(require(cfg.paths.translate.groups, "translate"))
     corpus = sorted({p for g in groups for p in (g["variants"][0]["context"] or [])})
     test = [g for g in groups if is_test(g["group_id"], cfg.translate.test_fraction)
             and set(langs) <= {v["lang"] for v in g["variants"]}][: cfg.evaluate.per_lang]

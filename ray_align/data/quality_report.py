@@ -1,0 +1,99 @@
+"""The translate stage's report: accepted share and quality-score distributions per language
+(`translate/report.md` and `translate/quality.png`), from counts computed in Ray Data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    import ray.data
+
+BINS = np.linspace(0.0, 1.0, 21)  # scores in [0, 1]; the length ratio is clipped to [0, 5]
+SCALE = {"length_ratio": 5.0}
+NAMES = ("script", "langid", "similarity", "length_ratio")
+
+
+def _histograms(batch: pa.Table) -> pa.Table:
+    """Ray Data map_batches: variant rows -> (lang, score, bin, count) rows."""
+    out: dict[str, list] = {"lang": [], "score": [], "bin": [], "count": []}
+    langs = np.asarray(batch["lang"].to_pylist(), dtype=object)
+    for name in NAMES:
+        values = batch["scores"].combine_chunks().field(name).to_numpy(zero_copy_only=False)
+        present = ~np.isnan(values.astype(float))
+        for lang in np.unique(langs[present]):
+            v = values[present & (langs == lang)].astype(float) / SCALE.get(name, 1.0)
+            counts, _ = np.histogram(np.clip(v, 0, 1), BINS)
+            for b in np.flatnonzero(counts):
+                out["lang"].append(str(lang))
+                out["score"].append(name)
+                out["bin"].append(int(b))
+                out["count"].append(int(counts[b]))
+    return pa.table(out, schema=pa.schema([("lang", pa.string()), ("score", pa.string()),
+                                           ("bin", pa.int64()), ("count", pa.int64())]))
+
+
+def score_histograms(checked: ray.data.Dataset) -> dict[str, dict[str, list[int]]]:
+    """score -> lang -> counts per bin (of BINS), over every checked variant."""
+    rows = (checked.select_columns(["lang", "scores"])
+            .map_batches(_histograms, batch_format="pyarrow")
+            .groupby(["score", "lang", "bin"]).sum("count").take_all())
+    hist: dict[str, dict[str, list[int]]] = {}
+    for r in rows:
+        per_lang = hist.setdefault(r["score"], {})
+        per_lang.setdefault(r["lang"], [0] * (len(BINS) - 1))[r["bin"]] = r["sum(count)"]
+    return hist
+
+
+def write_report(out: Path, counts: dict[str, Any], hist: dict[str, dict[str, list[int]]],
+                 langs: list[str]) -> Path:
+    """`report.md` (accepted share and top reject reasons per language) and `quality.png`."""
+    lines = ["# Translation quality", "",
+             "| lang | variants | accepted | share | rejected: top reasons |",
+             "|---|---|---|---|---|"]
+    rejected = counts["rejected_by_lang"]
+    for lang in langs:
+        ok = counts["accepted_by_lang"].get(lang, 0)
+        bad = rejected.get(lang, {})
+        n = ok + sum(bad.values())
+        top = ", ".join(f"{r} ({k})" for r, k in sorted(bad.items(), key=lambda x: -x[1])[:3])
+        lines.append(f"| {lang} | {n} | {ok} | {100 * ok / max(1, n):.1f}% | {top or '-'} |")
+    lines += ["", "Score distributions per language: `quality.png` (length ratio / 5)."]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    _plot(out / "quality.png", counts, hist, langs)
+    return out / "report.md"
+
+
+def _plot(path: Path, counts: dict[str, Any], hist: dict[str, dict[str, list[int]]],
+          langs: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in NAMES if n in hist]
+    fig, axes = plt.subplots(1, 1 + len(names), figsize=(4 * (1 + len(names)), 3.5),
+                             squeeze=False)
+    ax = axes[0][0]
+    shares = []
+    for lang in langs:
+        ok = counts["accepted_by_lang"].get(lang, 0)
+        shares.append(100 * ok / max(1, ok + sum(counts["rejected_by_lang"].get(lang, {})
+                                                  .values())))
+    ax.bar(langs, shares)
+    ax.set_ylim(0, 100)
+    ax.set_title("accepted %")
+    centres = (BINS[:-1] + BINS[1:]) / 2
+    for ax, name in zip(axes[0][1:], names, strict=True):
+        for lang, c in sorted(hist[name].items()):
+            total = max(1, sum(c))
+            ax.plot(centres * SCALE.get(name, 1.0), np.asarray(c) / total, label=lang)
+        ax.set_title(name)
+        ax.set_ylabel("share of variants")
+    axes[0][-1].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
