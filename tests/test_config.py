@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from ray_align.cli import main
@@ -75,3 +77,9 @@ def test_cli_help_and_config_errors(capsys):
     assert "--set" in capsys.readouterr().out
     assert main(["align", "--set", "align.nope=1"]) == 2
     assert "align.nope" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", sorted(Path("configs").glob("*.yaml")), ids=str)
+def test_every_shipped_config_is_valid(path):
+    cfg = load_config(path)
+    assert cfg.translate.backend_options() is not None
