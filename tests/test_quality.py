@@ -80,3 +80,15 @@ def test_quality_config_errors_name_the_key():
         load_config(None, ["translate.quality.length_ratio=[2, 1]"])
     with pytest.raises(ConfigError, match=r"translate.quality.min_langid"):
         load_config(None, ["translate.quality.min_langid=2"])
+
+
+def test_score_histograms_leave_out_anchors_and_checks_that_are_off():
+    from ray_align.data.quality import SCORES
+    from ray_align.data.quality_report import _histograms
+
+    scores = [None, {"script": 1.0, "langid": None, "similarity": None, "length_ratio": 1.2},
+              {"script": 0.9, "langid": None, "similarity": None, "length_ratio": 0.5}]
+    table = pa.table({"lang": ["en", "de", "de"], "scores": pa.array(scores, SCORES)})
+    rows = {(r["score"], r["bin"]): r["count"] for r in _histograms(table).to_pylist()}
+    assert rows == {("script", 19): 1, ("script", 18): 1,        # 1.0 and 0.9 of 20 bins
+                    ("length_ratio", 4): 1, ("length_ratio", 2): 1}  # 1.2 / 5, 0.5 / 5

@@ -21,11 +21,13 @@ def _histograms(batch: pa.Table) -> pa.Table:
     """Ray Data map_batches: variant rows -> (lang, score, bin, count) rows."""
     out: dict[str, list] = {"lang": [], "score": [], "bin": [], "count": []}
     langs = np.asarray(batch["lang"].to_pylist(), dtype=object)
+    scores = batch["scores"].combine_chunks()
+    scored = scores.is_valid().to_numpy(zero_copy_only=False)  # not the anchors (null scores)
     for name in NAMES:
-        values = batch["scores"].combine_chunks().field(name).to_numpy(zero_copy_only=False)
-        present = ~np.isnan(values.astype(float))
+        values = scores.field(name).to_numpy(zero_copy_only=False).astype(float)
+        present = scored & ~np.isnan(values)
         for lang in np.unique(langs[present]):
-            v = values[present & (langs == lang)].astype(float) / SCALE.get(name, 1.0)
+            v = values[present & (langs == lang)] / SCALE.get(name, 1.0)
             counts, _ = np.histogram(np.clip(v, 0, 1), BINS)
             for b in np.flatnonzero(counts):
                 out["lang"].append(str(lang))
