@@ -45,10 +45,17 @@ class SourceConfig(Strict):
     demo_questions: int | None = None  # demo world only: an even sample of N questions
 
 
-class QualityConfig(Strict):
-    """The quality gate on translations (`ray_align/data/quality.py`): each check switchable."""
+def _option_error(prefix: str, e: ValidationError) -> ValueError:
+    """An options class's first validation error as `prefix.key: message` (the config loader
+    prepends the section, e.g. `translate.options.batch_size: ...`)."""
+    err = e.errors()[0]
+    return ValueError(f"{prefix}.{'.'.join(map(str, err['loc']))}: {err['msg']}")
 
-    empty: bool = True  # (always on: an empty translation cannot be used)
+
+class QualityConfig(Strict):
+    """The quality gate on translations (`ray_align/data/quality.py`): each check switchable
+    (an empty translation is always rejected)."""
+
     unchanged: bool = True
     script: bool = True
     min_script_share: float = Field(0.5, ge=0, le=1)  # letters in the language's script
@@ -88,8 +95,7 @@ class TranslateConfig(Strict):
         except KeyError as e:
             raise ValueError(f"backend: {e.args[0]}") from None
         except ValidationError as e:
-            err = e.errors()[0]
-            raise ValueError(f"options.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+            raise _option_error("options", e) from None
         return self
 
     def backend_options(self) -> Any:
@@ -231,9 +237,7 @@ class AlignConfig(TrainConfig):
             try:
                 options_for(name, raw)
             except ValidationError as e:
-                err = e.errors()[0]
-                key = ".".join(map(str, err["loc"]))
-                raise ValueError(f"options.{name}.{key}: {err['msg']}") from None
+                raise _option_error(f"options.{name}", e) from None
         return self
 
     def objective_spec(self) -> dict[str, Any]:

@@ -83,8 +83,8 @@ def test_quality_config_errors_name_the_key():
 
 
 def test_score_histograms_leave_out_anchors_and_checks_that_are_off():
-    from ray_align.data.quality import SCORES
     from ray_align.data.quality_report import _histograms
+    from ray_align.data.schema import SCORES
 
     scores = [None, {"script": 1.0, "langid": None, "similarity": None, "length_ratio": 1.2},
               {"script": 0.9, "langid": None, "similarity": None, "length_ratio": 0.5}]

@@ -2,7 +2,7 @@
 (`translate.quality`), the first failing check is the reject's reason.
 
 Checks, in order (`text` = a variant's prompt and chosen answer; `source` = the anchor's):
-- `empty`: a blank prompt or answer.
+- a blank prompt or answer (always: it cannot be used).
 - `unchanged`: the prompt is a copy of the source prompt.
 - `script`: share of the letters in the language's script >= `min_script_share`.
 - `length`: characters of text / source within `length_ratio` (CJK text is ~1/3 of English).
@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ray_align.data.schema import SCORES
+
 # Unicode script (as the first word of a character's name) expected per language.
 SCRIPTS: dict[str, tuple[str, ...]] = {
     "ja": ("CJK", "HIRAGANA", "KATAKANA"),
@@ -44,8 +46,6 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "el": ("GREEK",),
 }
 LATIN = ("LATIN",)
-SCORES = pa.struct([("script", pa.float64()), ("langid", pa.float64()),
-                    ("similarity", pa.float64()), ("length_ratio", pa.float64())])
 
 
 def script_share(text: str, lang: str) -> float:

@@ -4,7 +4,9 @@ import hashlib
 
 import pyarrow as pa
 
-from ray_align.data.quality import SCORES
+# Each quality check's score on a variant (`ray_align/data/quality.py`; null when off).
+SCORES = pa.struct([("script", pa.float64()), ("langid", pa.float64()),
+                    ("similarity", pa.float64()), ("length_ratio", pa.float64())])
 
 VARIANT = pa.struct(
     [
