@@ -85,6 +85,7 @@ class TranslateConfig(Strict):
     options: dict[str, Any] = {}
     quality: QualityConfig = QualityConfig()
     test_fraction: float = Field(0.1, gt=0, lt=1)  # groups held out for evaluation (by id hash)
+    shard_rows: int = Field(4096, gt=0)  # checked variants per shard file (`data/shards.py`)
 
     @model_validator(mode="after")
     def _backend(self) -> TranslateConfig:

@@ -26,6 +26,16 @@ class StageDir:
         return self.dir / "rejects"
 
     @property
+    def source(self) -> Path:
+        """The stage's input rows as checked, accepted and rejected (parquet)."""
+        return self.dir / "source"
+
+    @property
+    def variants(self) -> Path:
+        """Checked translations in shards that a rerun reuses (`data/shards.py`)."""
+        return self.dir / "variants"
+
+    @property
     def model(self) -> Path:
         """A Hugging Face model folder."""
         return self.dir / "model"

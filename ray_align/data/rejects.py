@@ -43,17 +43,19 @@ def write_rejects(path: Path, rejects: ray.data.Dataset, detail: bool = False
     """Write `rejects` (REJECT rows) as a parquet folder; returns their counts by stage and
     reason (the reason up to its first ':' unless `detail`). A stage with no rejects writes
     one empty file with the schema."""
+    import ray.data
+
     path.mkdir(parents=True, exist_ok=True)
     for old in path.glob("*.parquet"):  # a rerun replaces the folder's contents
         old.unlink()
-    rows = rejects.map_batches(lambda b: b.select(REJECT.names).cast(REJECT),
-                               batch_format="pyarrow").materialize()
-    rows.write_parquet(str(path))
-    keys = rows.map_batches(_keys, fn_kwargs={"detail": detail}, batch_format="pyarrow")
+    rejects.map_batches(lambda b: b.select(REJECT.names).cast(REJECT),
+                        batch_format="pyarrow").write_parquet(str(path))
+    if not any(path.glob("*.parquet")):
+        pq.write_table(REJECT.empty_table(), path / "empty.parquet")
+    keys = ray.data.read_parquet(str(path)).map_batches(
+        _keys, fn_kwargs={"detail": detail}, batch_format="pyarrow")
     counts: dict[str, dict[str, int]] = {}
     for r in sorted(keys.groupby(["stage", "reason"]).count().take_all(),
                     key=lambda r: (r["stage"], r["reason"])):
         counts.setdefault(r["stage"], {})[r["reason"]] = r["count()"]
-    if not any(path.glob("*.parquet")):
-        pq.write_table(REJECT.empty_table(), path / "empty.parquet")
     return counts

@@ -3,7 +3,9 @@
 All of it runs in Ray Data, from the source files to the groups and the rejects: the source is
 read and validated in the stream (`sources.py`), the configured backend's step (`translators/`)
 adds one variant per row and target language, the quality gate (`quality.py`) scores them and
-marks rejects, and accepted variants are grouped by source id. The driver gets counts only.
+marks rejects, the checked variants are written in shards (`shards.py`: a rerun after a kill
+translates only what no shard holds), and the accepted ones are grouped with their anchor by
+source id. The driver gets counts only.
 """
 
 from __future__ import annotations
@@ -14,16 +16,26 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from ray_align.config import Config
+from ray_align.data import shards
 from ray_align.data.quality import QualityGate
 from ray_align.data.quality_report import score_histograms, write_report
 from ray_align.data.rejects import reject, write_rejects
-from ray_align.data.schema import GROUP, REJECT, group_id
-from ray_align.data.sources import check_source, require_rows, split_checked
+from ray_align.data.schema import GROUP, REJECT, SCORES, group_id
+from ray_align.data.sources import check_source, require_rows, source_files, split_checked
 from ray_align.data.translators import FIELDS, Job, get_backend
 from ray_align.runtime import StageResult, init_ray
 
 if TYPE_CHECKING:
     import ray.data
+
+# A checked variant as the shards hold it (the stage's own; backends may carry more columns).
+CHECKED = pa.schema([
+    ("id", pa.string()), *((f, pa.string()) for f in FIELDS),
+    ("context", pa.list_(pa.string())), ("file", pa.string()), ("row", pa.int64()),
+    ("source_prompt", pa.string()), ("source_chosen", pa.string()),
+    ("lang", pa.string()), ("translator", pa.string()), ("error", pa.string()),
+    ("scores", SCORES), ("quality", pa.float64()), ("reason", pa.string()),
+])
 
 
 def source_rows(batch: pa.Table) -> pa.Table:
@@ -34,12 +46,21 @@ def source_rows(batch: pa.Table) -> pa.Table:
                      "source_prompt": batch["prompt"], "source_chosen": batch["chosen"]})
 
 
+def as_checked(batch: pa.Table) -> pa.Table:
+    """Checked variant rows -> exactly the CHECKED columns and types."""
+    return batch.select(CHECKED.names).cast(CHECKED)
+
+
 def anchor_rows(batch: pa.Table, anchor: str) -> pa.Table:
-    """The anchor variants: the source rows themselves."""
-    n = batch.num_rows
-    return (batch.append_column("lang", pa.array([anchor] * n, pa.string()))
-            .append_column("translator", pa.array(["source"] * n, pa.string()))
-            .append_column("error", pa.nulls(n, pa.string())))
+    """The anchor variants: the accepted source rows themselves (quality 1.0, never checked)."""
+    n, rows = batch.num_rows, source_rows(batch)
+    return as_checked(
+        rows.append_column("lang", pa.array([anchor] * n, pa.string()))
+        .append_column("translator", pa.array(["source"] * n, pa.string()))
+        .append_column("error", pa.nulls(n, pa.string()))
+        .append_column("scores", pa.nulls(n, SCORES))
+        .append_column("quality", pa.array([1.0] * n, pa.float64()))
+        .append_column("reason", pa.nulls(n, pa.string())))
 
 
 def as_rejects(batch: pa.Table) -> pa.Table:
@@ -49,12 +70,6 @@ def as_rejects(batch: pa.Table) -> pa.Table:
                r["reason"], r["file"], r["row"], {k: r[k] for k in ("id", "lang", "prompt",
                                                                      "chosen")})
         for r in batch.to_pylist()], schema=REJECT)
-
-
-def reason_kinds(batch: pa.Table) -> pa.Table:
-    """Rejected variants -> (lang, reason up to its first ':'), for counts."""
-    reasons = [r.split(":")[0] for r in batch["reason"].to_pylist()]
-    return pa.table({"lang": batch["lang"], "reason": pa.array(reasons, pa.string())})
 
 
 def assemble_group(rows: pa.Table, anchor: str) -> pa.Table:
@@ -70,51 +85,87 @@ def assemble_group(rows: pa.Table, anchor: str) -> pa.Table:
 
 
 def translated(cfg: Config, sources: ray.data.Dataset) -> ray.data.Dataset:
-    """Every accepted source row as its anchor variant plus one variant per target language,
-    each with `scores`, `quality` and a reject `reason` (null when accepted)."""
+    """Every accepted source row in each target language (CHECKED rows: `scores`, `quality`
+    and a reject `reason`, null when accepted)."""
     import ray.data
 
-    t, anchor = cfg.translate, cfg.langs.anchor
-    job = Job(src=anchor, targets=cfg.langs.train + cfg.langs.heldout)
+    t = cfg.translate
+    job = Job(src=cfg.langs.anchor, targets=cfg.langs.train + cfg.langs.heldout)
     rows = sources.map_batches(source_rows, batch_format="pyarrow")
     variants = get_backend(t.backend).step(rows, job, t.backend_options())
-    anchors = rows.map_batches(anchor_rows, fn_kwargs={"anchor": anchor}, batch_format="pyarrow")
     q = t.quality
-    return anchors.union(variants).map_batches(
+    return variants.map_batches(
         QualityGate, fn_constructor_args=(q, cfg.langs.all), batch_size=q.batch_size,
         batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=q.concurrency))
 
 
+def translate_missing(cfg: Config, source: str, accepted: ray.data.Dataset) -> None:
+    """Translate the accepted source rows that no shard of a previous run of the same command
+    holds, writing shards (`shards.py`: after a kill, each variant is still written once)."""
+    t, folder = cfg.translate, cfg.paths.translate.variants
+    targets = cfg.langs.train + cfg.langs.heldout
+    files = source_files(source)
+    wanted = shards.manifest(
+        source, files[1] if files else None, backend=t.backend,
+        options=t.backend_options().model_dump(mode="json"), anchor=cfg.langs.anchor,
+        targets=targets, quality=t.quality.model_dump(mode="json"))
+    todo = accepted
+    if shards.open_folder(folder, wanted):
+        dropped, whole = shards.drop_cut_off(folder, len(targets))
+        print(f"[translate] resuming: {whole} source rows already translated ({dropped} "
+              f"variants of rows cut off by the kill dropped: translated again)", flush=True)
+        if whole:
+            todo = shards.without(accepted, shards.read(folder, columns=["id"]))
+    written = translated(cfg, todo).map_batches(
+        as_checked, batch_format="pyarrow").map_batches(
+        shards.write_shard, fn_kwargs={"folder": str(folder)}, batch_size=t.shard_rows,
+        batch_format="pyarrow")
+    print(f"[translate] {written.sum('rows') or 0} variants written to {folder}", flush=True)
+
+
+def count_keys(batch: pa.Table) -> pa.Table:
+    """Checked variants -> (lang, reason up to its first ':', "" when accepted), for counts."""
+    reasons = ["" if r is None else r.split(":")[0] for r in batch["reason"].to_pylist()]
+    return pa.table({"lang": batch["lang"], "reason": pa.array(reasons, pa.string())})
+
+
 def run_translate(cfg: Config, source: str) -> StageResult:
     """Translate `source` into every configured language and write equivalence groups."""
+    import ray.data
     from ray.data.expressions import col
 
     init_ray(cfg.ray)
     t0, out, anchor = time.time(), cfg.paths.translate, cfg.langs.anchor
-    # The checked source and then every variant are materialised once in the object store
-    # (not the driver): the source is read once, the backend runs once, and the groups, the
-    # rejects and the counts all read the result.
-    src = split_checked(check_source(source).materialize())
+    # Nothing that grows with the source is held in the driver or pinned in the object store:
+    # the checked source is written once (translate/source), the variants are written in
+    # shards, and the counts, rejects, groups and report each stream from those files.
+    check_source(source).write_parquet(str(out.source), mode="overwrite")
+    src = split_checked(ray.data.read_parquet(str(out.source)))
+    n_sources, n_src_rejected = src.accepted.count(), src.rejects.count()
+    require_rows(n_sources, n_src_rejected, source)
     print(f"[translate] {source} x {len(cfg.langs.train + cfg.langs.heldout) + 1} languages "
           f"({cfg.translate.backend} backend)", flush=True)
-    checked = translated(cfg, src.accepted).materialize()
-    accepted = checked.filter(expr=col("reason").is_null())
-    by_lang = {r["lang"]: r["count()"] for r in accepted.groupby("lang").count().take_all()}
-    n_sources, n_variants = by_lang.get(anchor, 0), checked.count()
-    n_accepted = sum(by_lang.values())
-    bad = checked.filter(expr=col("reason").is_not_null())
+    translate_missing(cfg, source, src.accepted)
+    anchors = src.accepted.map_batches(anchor_rows, fn_kwargs={"anchor": anchor},
+                                       batch_format="pyarrow")
+    checked = anchors.union(shards.read(out.variants))
+    by_lang: dict[str, int] = {}
     rejected_by_lang: dict[str, dict[str, int]] = {}
-    for r in bad.map_batches(reason_kinds, batch_format="pyarrow").groupby(
+    for r in checked.map_batches(count_keys, batch_format="pyarrow").groupby(
             ["lang", "reason"]).count().take_all():
-        rejected_by_lang.setdefault(r["lang"], {})[r["reason"]] = r["count()"]
-    rejected = bad.map_batches(as_rejects, batch_format="pyarrow")
+        if r["reason"]:
+            rejected_by_lang.setdefault(r["lang"], {})[r["reason"]] = r["count()"]
+        else:
+            by_lang[r["lang"]] = r["count()"]
+    n_accepted = sum(by_lang.values())
+    n_variants = n_accepted + sum(sum(v.values()) for v in rejected_by_lang.values())
+    rejected = checked.filter(expr=col("reason").is_not_null()).map_batches(
+        as_rejects, batch_format="pyarrow")
     by_stage = write_rejects(out.rejects, src.rejects.union(rejected))
     by_reason = {r: n for reasons in by_stage.values() for r, n in reasons.items()}
-    n_src_rejected = sum(by_stage.get("source", {}).values())
-    require_rows(n_sources, n_src_rejected, source)
 
-    groups = accepted.groupby("id").map_groups(assemble_group, fn_kwargs={"anchor": anchor},
-                                               batch_format="pyarrow")
+    groups = checked.filter(expr=col("reason").is_null()).groupby("id").map_groups(
+        assemble_group, fn_kwargs={"anchor": anchor}, batch_format="pyarrow")
     groups.write_parquet(str(out.groups), mode="overwrite")
     n_groups = n_sources  # one group per accepted source row: its anchor is always accepted
     counts = {
@@ -135,7 +186,6 @@ def run_translate(cfg: Config, source: str) -> StageResult:
     print(f"[translate] sources: {counts['source_in']} in = {n_sources} accepted + "
           f"{n_src_rejected} rejected; variants: {n_variants} = {n_accepted} accepted + "
           f"{n_variants - n_accepted} rejected; {n_groups} groups -> {out.groups}", flush=True)
-    outputs = {"groups": str(out.groups), "rejects": str(out.rejects),
-               "report": str(out.dir / "report.md")}
+    outputs = {"groups": str(out.groups), "rejects": str(out.rejects), "source": str(out.source),
+               "variants": str(out.variants), "report": str(out.dir / "report.md")}
     return StageResult("translate", outputs, counts).save(out.dir)
-

@@ -1,0 +1,123 @@
+"""Memory of translate + group at 1x and 10x the corpus: does anything hold the whole corpus?
+
+Builds 1x and `--scale`x copies of the demo world's English source (each row copied with a new
+id), then runs the translate stage on each, each in its own fresh process with its own
+embedded Ray, and reports the driver's peak RSS and the peak object-store use (sampled every
+0.2 s from the raylet; spilled bytes too), and the 10x/1x ratios. `--compare TREE` measures
+another source tree the same way, side by side (e.g. a worktree of an older commit).
+
+    python bench/translate_memory.py --set workdir=runs/demo --scale 10
+    python bench/translate_memory.py --set workdir=runs/demo --scale 10 --compare /work/old
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ray_align.cli import config_arguments
+from ray_align.config import load_config
+
+
+def scaled_source(src: Path, dst: Path, scale: int) -> None:
+    """`scale` copies of every row of `src` (jsonl), ids suffixed."""
+    if dst.exists():
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    rows = [json.loads(line) for line in src.read_text().splitlines() if line.strip()]
+    with dst.open("w") as f:
+        for c in range(scale):
+            for r in rows:
+                f.write(json.dumps({**r, "id": f"{r['id']}-{c:04x}"}, ensure_ascii=False) + "\n")
+
+
+class StoreSampler(threading.Thread):
+    """Peak object-store bytes in use (and bytes spilled) of the connected Ray, sampled."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = self.spilled = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import ray
+        from ray._private.internal_api import get_memory_info_reply, get_state_from_address
+
+        while not ray.is_initialized() and not self.stop.is_set():
+            time.sleep(0.05)
+        state = get_state_from_address(ray.get_runtime_context().gcs_address)
+        while not self.stop.wait(0.2):
+            try:
+                stats = get_memory_info_reply(state, timeout_seconds=5).store_stats
+            except Exception:  # the cluster is shutting down
+                break
+            self.peak = max(self.peak, stats.object_store_bytes_used)
+            self.spilled = max(self.spilled, stats.spilled_bytes_total)
+
+
+def measure(workdir: Path, source: Path, config: str | None, overrides: list[str]) -> None:
+    """In this (fresh) process: run translate, print the peaks."""
+    from ray_align.data.translate import run_translate
+
+    cfg = load_config(config, [*overrides, f"workdir={workdir}"])
+    sampler = StoreSampler()
+    sampler.start()
+    t0 = time.time()
+    run_translate(cfg, str(source))
+    seconds = time.time() - t0
+    sampler.stop.set()
+    sampler.join()
+    print("PEAKS", json.dumps({
+        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "store_mib": sampler.peak / 2**20, "spilled_mib": sampler.spilled / 2**20,
+        "seconds": seconds}), flush=True)
+
+
+def main() -> None:
+    p = config_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]),
+                         "configs/demo.yaml")
+    p.add_argument("--scale", type=int, default=10)
+    p.add_argument("--compare", help="another source tree of ray_align, measured the same way")
+    p.add_argument("--measure", nargs=2, metavar=("WORKDIR", "SOURCE"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.measure:
+        return measure(Path(args.measure[0]), Path(args.measure[1]), args.config,
+                       args.overrides)
+    cfg = load_config(args.config, args.overrides)
+    root = cfg.paths.bench("translate_memory")
+    trees = {"this tree": str(Path(__file__).resolve().parents[1])}
+    if args.compare:
+        trees["compare"] = str(Path(args.compare).resolve())
+    peaks: dict[tuple[str, int], dict[str, float]] = {}
+    for scale in (1, args.scale):
+        source = root / f"source-x{scale}.jsonl"
+        scaled_source(cfg.paths.source, source, scale)
+        for name, tree in trees.items():
+            cmd = [sys.executable, __file__, "--measure", str(root / f"{name[:4]}-x{scale}"),
+                   str(source), *[a for s in args.overrides for a in ("--set", s)]]
+            if args.config:
+                cmd += ["--config", args.config]
+            env = {**os.environ, "PYTHONPATH": tree}
+            out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if out.returncode:
+                sys.exit(f"{name} x{scale} failed:\n{out.stderr[-3000:]}")
+            peaks[name, scale] = json.loads(out.stdout.split("PEAKS")[-1].strip())
+            k = peaks[name, scale]
+            print(f"{name:>9} x{scale:<3} driver peak RSS {k['rss_mib']:6.0f} MiB, object store "
+                  f"peak {k['store_mib']:7.1f} MiB (spilled {k['spilled_mib']:.0f} MiB), "
+                  f"{k['seconds']:.0f} s", flush=True)
+    for name in trees:
+        a, b = peaks[name, 1], peaks[name, args.scale]
+        print(f"{name:>9}: x{args.scale} / x1: driver RSS {b['rss_mib'] / a['rss_mib']:.2f}, "
+              f"object store {b['store_mib'] / max(a['store_mib'], 1e-9):.2f}")
+
+
+if __name__ == "__main__":
+    main()
