@@ -14,8 +14,9 @@ import pytest
 from ray_align.cli import main
 from ray_align.config import ConfigError, load_config
 from ray_align.data.translators import Job, get_backend
-from ray_align.data.translators.hf import HFOptions, HFTranslator, Loaded, language_name
+from ray_align.data.translators.hf import HFOptions, HFTranslator, Loaded
 from ray_align.data.translators.hf import translate as hf_step
+from ray_align.data.translators.prompts import language_name
 
 CORPUS = [
     "The capital of France is Paris.", "What is the capital of Germany?",
