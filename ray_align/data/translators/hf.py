@@ -36,21 +36,23 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import string
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
 from ray_align.data.translators import Backend, Job, Options
+from ray_align.data.translators.prompts import (  # noqa: F401 (language_name: re-exported)
+    DEFAULT_PROMPT,
+    check_template,
+    language_name,
+    prompt_names,
+)
 from ray_align.data.translators.texts import texts_step
 
 if TYPE_CHECKING:
     import ray.data
 
-DEFAULT_PROMPT = ("Translate the following text from {src_name} to {tgt_name}. "
-                  "Reply with the translation only.\n\n{text}")
-PROMPT_FIELDS = {"text", "src_name", "tgt_name", "src", "tgt"}
 OPTION = "translate.options.lang_codes"
 
 # ISO 639-1 (and a few script variants) -> NLLB-200's FLORES-200 codes.
@@ -94,11 +96,7 @@ class HFOptions(Options):
     @field_validator("prompt")
     @classmethod
     def _prompt_fields(cls, prompt: str) -> str:
-        fields = {f for _, f, _, _ in string.Formatter().parse(prompt) if f is not None}
-        if "text" not in fields or not fields <= PROMPT_FIELDS:
-            raise ValueError(f"must contain {{text}} and only fields of {sorted(PROMPT_FIELDS)}"
-                             f", got {sorted(fields)}")
-        return prompt
+        return check_template(prompt)
 
 
 def model_name(template: str, src: str, tgt: str) -> str:
@@ -114,17 +112,6 @@ def nllb_code(lang: str, overrides: dict[str, str]) -> str:
         raise ValueError(f"no NLLB (FLORES-200) code for language {lang!r}: add one to "
                          f"{OPTION}, e.g. {{{lang}: xxx_Latn}}")
     return code
-
-
-@functools.cache
-def language_name(code: str) -> str:
-    """English name of a language code (`sw` -> `Swahili`), else the code itself."""
-    from babel import Locale
-
-    try:
-        return Locale.parse(code.replace("-", "_")).get_display_name("en") or code
-    except (ValueError, TypeError):  # babel's UnknownLocaleError is a ValueError
-        return code
 
 
 @dataclass
@@ -220,8 +207,7 @@ class HFTranslator:
         if room is not None and room <= 0:
             raise ValueError(f"max_new_tokens={o.max_new_tokens} leaves no room for a prompt in "
                              f"the model's context of {m.context} tokens")
-        names = {"src": src, "tgt": tgt, "src_name": o.lang_codes.get(src) or language_name(src),
-                 "tgt_name": o.lang_codes.get(tgt) or language_name(tgt)}
+        names = prompt_names(src, tgt, o.lang_codes)
         prompts = [o.prompt.format(text=t, **names) for t in texts]
         chat = bool(getattr(tok, "chat_template", None))
         if chat:
