@@ -133,10 +133,8 @@ def test_retries_backoff_and_reasons(fake, monkeypatch, caplog, capfd):
     caplog.set_level(logging.DEBUG)
     tr = OpenAITranslator(options(fake.url))
     try:
-        t0 = time.time()
         out = tr.translate(["RATE one", "FAIL two", "HANG three", "LONG four", "ECHO five",
                             "EMPTY six", "CUT seven", "fine eight"], "en", "de")
-        assert time.time() - t0 < 8  # concurrent: the 3 timeouts of the hang dominate
     finally:
         tr.close()
     by_word: dict[str, list[float]] = {}
@@ -144,6 +142,7 @@ def test_retries_backoff_and_reasons(fake, monkeypatch, caplog, capfd):
         by_word.setdefault(word, []).append(t)
     assert {w: len(ts) for w, ts in by_word.items()} == {
         "RATE": 2, "FAIL": 3, "HANG": 3, "LONG": 1, "ECHO": 1, "EMPTY": 1, "CUT": 1, "OK": 1}
+    assert by_word["OK"][0] < by_word["HANG"][1]  # in flight together, not one after another
     rate, fail = by_word["RATE"], by_word["FAIL"]
     assert rate[1] - rate[0] >= 1.0  # Retry-After: 1, though the backoff is 0.05-0.1 s
     gaps = [b - a for a, b in zip(fail, fail[1:], strict=False)]
