@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator
 
 from ray_align.data.translators import Backend, Job, Options
-from ray_align.data.translators.prompts import DEFAULT_PROMPT, check_prompt, prompt_ids
+from ray_align.data.translators.prompts import DEFAULT_PROMPT, check_template, prompt_ids
 from ray_align.data.translators.texts import texts_step
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ class HFOptions(Options):
     @field_validator("prompt")
     @classmethod
     def _prompt_fields(cls, prompt: str) -> str:
-        return check_prompt(prompt)
+        return check_template(prompt)
 
 
 def model_name(template: str, src: str, tgt: str) -> str:

@@ -1,6 +1,6 @@
-"""The translation prompt of instruct (causal) LMs, shared by the `hf` and `vllm` backends: a
-`str.format` template of `{text}`, `{src_name}`, `{tgt_name}`, `{src}`, `{tgt}`, wrapped in the
-tokenizer's chat template when it has one."""
+"""What the LLM backends (`hf` causal models, `vllm`, `openai`) share: the default translation
+prompt, the check of a prompt template's fields (`{text}`, `{src_name}`, `{tgt_name}`, `{src}`,
+`{tgt}`), the languages' names in it, and the prompt through a tokenizer's chat template."""
 
 from __future__ import annotations
 
@@ -13,13 +13,19 @@ DEFAULT_PROMPT = ("Translate the following text from {src_name} to {tgt_name}. "
 PROMPT_FIELDS = {"text", "src_name", "tgt_name", "src", "tgt"}
 
 
-def check_prompt(prompt: str) -> str:
-    """`prompt` if it holds `{text}` and only `PROMPT_FIELDS` (for an options validator)."""
-    fields = {f for _, f, _, _ in string.Formatter().parse(prompt) if f is not None}
-    if "text" not in fields or not fields <= PROMPT_FIELDS:
-        raise ValueError(f"must contain {{text}} and only fields of {sorted(PROMPT_FIELDS)}"
-                         f", got {sorted(fields)}")
-    return prompt
+def template_fields(template: str) -> set[str]:
+    """The `str.format` fields of `template` (ValueError if it is not a valid template)."""
+    return {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+
+
+def check_template(template: str, need_text: bool = True) -> str:
+    """`template` if its fields are among PROMPT_FIELDS (and include `{text}` if `need_text`),
+    else ValueError naming them (for an options validator)."""
+    fields = template_fields(template)
+    if (need_text and "text" not in fields) or not fields <= PROMPT_FIELDS:
+        need = "must contain {text} and only" if need_text else "may contain only"
+        raise ValueError(f"{need} fields of {sorted(PROMPT_FIELDS)}, got {sorted(fields)}")
+    return template
 
 
 @functools.cache
@@ -33,12 +39,17 @@ def language_name(code: str) -> str:
         return code
 
 
+def prompt_names(src: str, tgt: str, overrides: dict[str, str]) -> dict[str, str]:
+    """The template's language fields for `src` -> `tgt` (`overrides`: code -> name)."""
+    return {"src": src, "tgt": tgt, "src_name": overrides.get(src) or language_name(src),
+            "tgt_name": overrides.get(tgt) or language_name(tgt)}
+
+
 def prompt_texts(tokenizer: Any, template: str, texts: list[str], src: str, tgt: str,
                  names: dict[str, str]) -> tuple[list[str], bool]:
     """The prompts translating `texts` from `src` to `tgt` (`names`: overrides of the languages'
     names), through the tokenizer's chat template if it has one (then True)."""
-    fill = {"src": src, "tgt": tgt, "src_name": names.get(src) or language_name(src),
-            "tgt_name": names.get(tgt) or language_name(tgt)}
+    fill = prompt_names(src, tgt, names)
     prompts = [template.format(text=t, **fill) for t in texts]
     chat = bool(getattr(tokenizer, "chat_template", None))
     if chat:

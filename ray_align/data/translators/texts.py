@@ -4,6 +4,7 @@ translator per actor, every target language for each batch of source rows."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
@@ -14,11 +15,21 @@ if TYPE_CHECKING:
     import ray.data
 
 
+@dataclass(frozen=True)
+class Untranslated:
+    """A translator's output for a text it could not translate, and why (a short reason that
+    goes into the row's `error`: never a secret)."""
+
+    reason: str
+
+
 class TextTranslator(Protocol):
     name: str
 
-    def translate(self, texts: list[str], src: str, tgt: str) -> list[str | None]:
-        """One output per text; None where it could not be translated."""
+    def translate(self, texts: list[str], src: str, tgt: str
+                  ) -> list[str | Untranslated | None]:
+        """One output per text; None (or `Untranslated(reason)`) where it could not be
+        translated."""
         ...
 
 
@@ -35,19 +46,25 @@ class TranslateTexts:
 
     def _lang(self, batch: pa.Table, lang: str) -> pa.Table:
         tr, n = self.translator, batch.num_rows
-        table, missing = batch, [[] for _ in range(n)]
+        table = batch
+        missing: list[list[str]] = [[] for _ in range(n)]
+        whys: list[list[str]] = [[] for _ in range(n)]  # distinct reasons, in field order
         for field in FIELDS:
             texts = batch.column(field).to_pylist()
             todo = [i for i, t in enumerate(texts) if t is not None]
             done = tr.translate([texts[i] for i in todo], self.job.src, lang) if todo else []
             out: list[Any] = [None] * n
             for i, text in zip(todo, done, strict=True):
-                out[i] = text
-                if text is None:
-                    missing[i].append(field)
+                if isinstance(text, str):
+                    out[i] = text
+                    continue
+                missing[i].append(field)
+                if isinstance(text, Untranslated) and text.reason not in whys[i]:
+                    whys[i].append(text.reason)
             table = table.set_column(table.schema.get_field_index(field), field,
                                      pa.array(out, pa.string()))
-        errors = [f"untranslatable: {', '.join(m)}" if m else None for m in missing]
+        errors = [None if not m else f"untranslatable: {', '.join(m)}" + (
+            f" ({'; '.join(w)})" if w else "") for m, w in zip(missing, whys, strict=True)]
         return (table.append_column("lang", pa.array([lang] * n, pa.string()))
                 .append_column("translator", pa.array([tr.name] * n, pa.string()))
                 .append_column("error", pa.array(errors, pa.string())))

@@ -58,7 +58,7 @@ import pyarrow as pa
 from pydantic import Field, field_validator
 
 from ray_align.data.translators import FIELDS, Backend, Job, Options
-from ray_align.data.translators.prompts import DEFAULT_PROMPT, check_prompt, prompt_ids
+from ray_align.data.translators.prompts import DEFAULT_PROMPT, check_template, prompt_ids
 
 if TYPE_CHECKING:
     import ray.data
@@ -101,7 +101,7 @@ class VLLMOptions(Options):
     @field_validator("prompt")
     @classmethod
     def _prompt_fields(cls, prompt: str) -> str:
-        return check_prompt(prompt)
+        return check_template(prompt)
 
 
 def translator_name(model: str) -> str:
