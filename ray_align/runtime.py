@@ -25,7 +25,7 @@ def init_ray(cfg: RayConfig) -> None:
     import ray
 
     if ray.is_initialized():
-        return
+        return _shuffle_partitions()
     if not sys.stdout.isatty():
         # Piped or in a job's log: Ray Data logs progress lines instead of drawing bars (the
         # workers' bars would reach the log as cursor escapes, redrawn many times a second).
@@ -39,7 +39,7 @@ def init_ray(cfg: RayConfig) -> None:
     address = cfg.address or os.environ.get("RAY_ADDRESS")  # set inside `ray job submit`
     if address:
         ray.init(address=address, runtime_env=env)
-        return
+        return _shuffle_partitions()
     # Logical CPUs: Ray Data stages and Train workers each hold one; torch runs one thread per
     # worker, so a 2-core machine can host the 2 train workers and the data actors beside them.
     num_cpus = cfg.num_cpus or max(4, os.cpu_count() or 1)
@@ -47,6 +47,19 @@ def init_ray(cfg: RayConfig) -> None:
     # cleaner polls every second (without it, it logs a warning each time), and the metrics.
     ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1",
              runtime_env=env, log_to_driver=True)
+    _shuffle_partitions()
+
+
+def _shuffle_partitions() -> None:
+    """Ray Data's hash shuffles (groupby, aggregations) default to 200 partitions whatever the
+    cluster; use one per logical CPU (200 tiny tasks cost ~30 s per shuffle on 2 cores), unless
+    RAY_DATA_DEFAULT_MIN_PARALLELISM says otherwise."""
+    import ray
+    import ray.data
+
+    if "RAY_DATA_DEFAULT_MIN_PARALLELISM" not in os.environ:
+        cpus = int(ray.cluster_resources().get("CPU", 2))
+        ray.data.DataContext.get_current().default_hash_shuffle_parallelism = max(2, cpus)
 
 
 @dataclass

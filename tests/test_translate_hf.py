@@ -17,6 +17,7 @@ from ray_align.data.translators import Job, get_backend
 from ray_align.data.translators.hf import HFOptions, HFTranslator, Loaded
 from ray_align.data.translators.hf import translate as hf_step
 from ray_align.data.translators.prompts import language_name
+from ray_align.data.translators.texts import Untranslated
 
 CORPUS = [
     "The capital of France is Paris.", "What is the capital of Germany?",
@@ -96,7 +97,7 @@ def test_seq2seq_forces_the_target_code_and_skips_overlong_inputs(models):
     calls = spy(m)
     texts = ["The capital of France is Paris.", LONG, "Berlin", "What is the capital?"]
     out = tr.translate(texts, "en", "de")
-    assert len(out) == 4 and out[1] is None
+    assert len(out) == 4 and out[1] == Untranslated("too long")
     assert all(isinstance(t, str) and t.strip() == t != "" for t in out[:1] + out[2:])
     assert len(calls) == 2  # 3 inputs that fit, sub-batches of 2; the long one never sent
     de, en = (m.tokenizer.convert_tokens_to_ids(c) for c in ("deu_Latn", "eng_Latn"))
@@ -144,7 +145,8 @@ def test_causal_prompts_pads_left_and_returns_only_new_tokens(models):
     calls = spy(m)
     texts = ["The capital of France is Paris, the largest city.", LONG, "Berlin"]
     out = tr.translate(texts, "en", "ja")
-    assert len(out) == 3 and out[1] is None and all(isinstance(t, str) and t for t in out[::2])
+    assert len(out) == 3 and out[1] == Untranslated("too long")
+    assert all(isinstance(t, str) and t for t in out[::2])
     (kwargs, seqs), = calls
     ids, mask, width = kwargs["input_ids"], kwargs["attention_mask"], kwargs["input_ids"].shape[1]
     assert ids[0, 0] == m.tokenizer.pad_token_id and mask[0, 0] == 0 and mask[:, -1].all()

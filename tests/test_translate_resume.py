@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ray_align.config import load_config
+from ray_align.data import shards
 from ray_align.data.translate import run_translate
 from ray_align.demo.world import build_facts, build_passages, build_questions
 from tests.test_translate_hf import models  # noqa: F401, F811  (a module fixture)
@@ -35,16 +36,14 @@ def outcome(stage: Path) -> tuple[dict, list[tuple], list[tuple]]:
 
 def test_rerun_translates_only_what_no_shard_holds(ray_local, tmp_path, capsys):
     """A run cut off with some ids done, some half done and some not started (shards deleted or
-    cut as a kill leaves them) ends, after a rerun, equal to an uninterrupted run."""
+    cut as a kill leaves them) ends, after a rerun, as the whole run did."""
     questions = build_questions(build_facts(), build_passages(build_facts()))[:30]
     source = tmp_path / "source.jsonl"
     source.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions))
-    sets = ["translate.options.batch_size=4", "translate.shard_rows=12",
-            "translate.quality.similarity=false"]
-    clean = run_translate(load_config(None, [f"workdir={tmp_path / 'clean'}", *sets]),
-                          str(source))
-    cfg = load_config(None, [f"workdir={tmp_path / 'cut'}", *sets])
+    cfg = load_config(None, [f"workdir={tmp_path / 'run'}", "translate.options.batch_size=4",
+                             "translate.shard_rows=12", "translate.quality.similarity=false"])
     run_translate(cfg, str(source))
+    whole = outcome(cfg.paths.translate.dir)
     folder = cfg.paths.translate.variants
     files = sorted(folder.glob("*.parquet"))
     assert len(files) >= 4
@@ -60,19 +59,29 @@ def test_rerun_translates_only_what_no_shard_holds(ray_local, tmp_path, capsys):
                         capsys.readouterr().out)
     assert resumed and int(resumed[1]) > 0 and int(resumed[2]) > 0, "nothing whole or cut off"
     assert not list(folder.glob(".*.tmp"))
-    assert outcome(cfg.paths.translate.dir) == outcome(Path(clean.outputs["groups"]).parent)
+    assert outcome(cfg.paths.translate.dir) == whole
 
-    capsys.readouterr()  # another quality gate: the shards no longer apply
-    changed = load_config(None, [f"workdir={tmp_path / 'cut'}", *sets,
-                                 "translate.quality.length_ratio=[0.1, 5.0]"])
-    run_translate(changed, str(source))
-    assert "starting over" in capsys.readouterr().out
+
+def test_shards_of_another_source_or_config_are_not_reused(tmp_path, capsys):
+    source = tmp_path / "source.jsonl"
+    source.write_text('{"id": "a", "prompt": "p", "response": "r"}\n')
+    made = shards.manifest(str(source), [str(source)], backend="cldr", targets=["de"])
+    folder = tmp_path / "variants"
+    assert not shards.open_folder(folder, made)  # new: nothing to resume
+    (folder / "part-1.parquet").write_bytes(b"a shard")
+    assert shards.open_folder(folder, made)  # the same command: resume
+    assert not shards.open_folder(folder, {**made, "targets": ["de", "ja"]})
+    assert "starting over" in capsys.readouterr().out and not (folder / "part-1.parquet").exists()
+    (folder / "part-1.parquet").write_bytes(b"a shard")
+    source.write_text('{"id": "b", "prompt": "p", "response": "r"}\n')  # the source changed
+    assert not shards.open_folder(folder, shards.manifest(str(source), [str(source)],
+                                                          backend="cldr", targets=["de", "ja"]))
 
 
 @pytest.mark.slow
 def test_killed_translate_reruns_to_exactly_one_variant_each(ray_local, models, tmp_path):  # noqa: F811
     """`ray-align translate` (hf backend) killed by pid with shards written, then rerun."""
-    n, langs = 120, ["de", "ja"]
+    n, langs = 800, ["de", "ja"]  # about 1,600 generate calls: the kill comes midway
     rows = [{"id": f"q{i}", "prompt": f"What is the capital of country {i}?",
              "response": f"City {i}", "context": [f"Country {i} has a capital."]}
             for i in range(n)]
@@ -80,8 +89,8 @@ def test_killed_translate_reruns_to_exactly_one_variant_each(ray_local, models, 
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
     run = tmp_path / "run"
     sets = [f"workdir={run}", f"source.path={source}", "translate.backend=hf",
-            f"translate.options={{model: {models.nllb}, max_new_tokens: 8, batch_size: 4}}",
-            "translate.quality.batch_size=4", "translate.shard_rows=4",
+            f"translate.options={{model: {models.nllb}, max_new_tokens: 8, batch_size: 2}}",
+            "translate.quality.batch_size=8", "translate.shard_rows=8",
             f"langs.train=[{', '.join(langs)}]", "langs.heldout=[]"]
     cmd = [sys.executable, "-m", "ray_align.cli", "translate", *[f"--set={s}" for s in sets]]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,

