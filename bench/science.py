@@ -104,6 +104,7 @@ def summarise(cfg: Config, results: dict[str, list[dict]]) -> tuple[str, dict]:
                 diff = [100 * (runs[i][lang]["accuracy"] - results[base][i][lang]["accuracy"])
                         for i in range(n)]
                 s["langs"][lang]["diff"], s["langs"][lang]["diff_ci95"] = interval(diff)
+                s["langs"][lang]["pairs"] = n
         for key, group in (("gap_train", cfg.langs.train), ("gap_heldout", cfg.langs.heldout)):
             gaps = [statistics.fmean(100 * (r[anchor]["accuracy"] - r[lang]["accuracy"])
                                      for lang in group) for r in runs]
@@ -115,8 +116,10 @@ def summarise(cfg: Config, results: dict[str, list[dict]]) -> tuple[str, dict]:
         cells = []
         for arm in arms:
             x = summary[arm]["langs"][lang]
-            ci = f"{x['diff_ci95']:.1f}" if summary[arm]["seeds"] > 1 else "n/a"
-            d = f"; {x['diff']:+.1f} ± {ci}" if "diff" in x else ""
+            d = ""
+            if "diff" in x:
+                ci = f"{x['diff_ci95']:.1f}" if x["pairs"] > 1 else "n/a"
+                d = f"; {x['diff']:+.1f} ± {ci}"
             cells.append(f"{x['accuracy']:.1f} ({x['fidelity']:.0f}{d})")
         return f"| {tag} | " + " | ".join(cells) + " |"
 
