@@ -57,7 +57,7 @@ def test_rerun_translates_only_what_no_shard_holds(ray_local, tmp_path, capsys):
     run_translate(cfg, str(source))
     resumed = re.search(r"resuming: (\d+) source rows already translated \((\d+) variants",
                         capsys.readouterr().out)
-    assert resumed and int(resumed[1]) > 0 and int(resumed[2]) > 0, "nothing whole or cut off"
+    assert resumed and int(resumed[2]) > 0, "no id was cut off"  # (whole ids: by chance)
     assert not list(folder.glob(".*.tmp"))
     assert outcome(cfg.paths.translate.dir) == whole
 
