@@ -45,7 +45,8 @@ def run_align(
         from ray_align.train.reference import run_reference
 
         source = run_reference(cfg, base, source, langs)
-    groups = read_groups_dataset(source, "train", cfg.translate.test_fraction)
+    groups = read_groups_dataset(source, "train", cfg.translate.test_fraction,
+                                 cfg.translate.validation_fraction)
     plan, n_groups = plan_dataset(groups, batching, langs, a.num_workers, a.steps, a.seed)
     spec = a.objective_spec()
     names = "+".join(f"{w:g}*{n}" for n, w in zip(spec["names"], spec["weights"], strict=True))
@@ -54,7 +55,8 @@ def run_align(
           flush=True)
     out = out or cfg.paths.align(batching.mode).dir
     data_id = fingerprint([source], batching=batching.model_dump(), langs=langs,
-                          test_fraction=cfg.translate.test_fraction)
+                          test_fraction=cfg.translate.test_fraction,
+                          validation_fraction=cfg.translate.validation_fraction)
     result = fit(f"align-{batching.mode}", plan, base, a, StageDir(out).model,
                  micro_batch=micro_batch(batching), data_id=data_id, objectives=spec,
                  max_len=cfg.model.max_len)

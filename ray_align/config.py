@@ -85,10 +85,15 @@ class TranslateConfig(Strict):
     options: dict[str, Any] = {}
     quality: QualityConfig = QualityConfig()
     test_fraction: float = Field(0.1, gt=0, lt=1)  # groups held out for evaluation (by id hash)
+    # groups held out of training for scoring search trials (`data/schema.py: split_of`)
+    validation_fraction: float = Field(0.0, ge=0, lt=1)
     shard_rows: int = Field(4096, gt=0)  # checked variants per shard file (`data/shards.py`)
 
     @model_validator(mode="after")
     def _backend(self) -> TranslateConfig:
+        if self.test_fraction + self.validation_fraction >= 1:
+            raise ValueError("test_fraction + validation_fraction must be below 1: no groups "
+                             "would be left to train on")
         from ray_align.data.translators import options_for
 
         try:

@@ -83,3 +83,20 @@ def test_cli_help_and_config_errors(capsys):
 def test_every_shipped_config_is_valid(path):
     cfg = load_config(path)
     assert cfg.translate.backend_options() is not None
+
+
+def test_validation_split_leaves_test_split_alone() -> None:
+    """Adding a validation split moves groups out of train only: the test groups stay the
+    same, and a sum of fractions that leaves nothing to train on is a config error."""
+    from ray_align.data.schema import group_id, split_of
+
+    gids = [group_id(str(i)) for i in range(5000)]
+    before = [split_of(g, 0.1) for g in gids]
+    after = [split_of(g, 0.1, 0.2) for g in gids]
+    assert {b for b, a in zip(before, after, strict=True) if a == "test"} == {"test"}
+    assert [a == "test" for a in after] == [b == "test" for b in before]
+    moved = sum(a == "validation" for a in after) / len(gids)
+    assert 0.17 < moved < 0.23 and {b for b, a in zip(before, after, strict=True)
+                                    if a == "validation"} == {"train"}
+    with pytest.raises(ConfigError, match="validation_fraction"):
+        load_config(None, ["translate.validation_fraction=0.9"])

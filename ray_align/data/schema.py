@@ -1,6 +1,7 @@
 """Arrow schemas of the data contracts (see DESIGN.md section 3)."""
 
 import hashlib
+from typing import Literal
 
 import pyarrow as pa
 
@@ -41,6 +42,13 @@ def group_id(source_id: str) -> str:
     return hashlib.sha1(source_id.encode()).hexdigest()[:16]
 
 
-def is_test(gid: str, fraction: float) -> bool:
-    """Deterministic train/test split of groups by id hash."""
-    return int(gid[:8], 16) / 0xFFFFFFFF < fraction
+Split = Literal["train", "validation", "test"]
+
+
+def split_of(gid: str, test_fraction: float, validation_fraction: float = 0.0) -> Split:
+    """Deterministic split of groups by id hash: `test` (evaluation only), `validation`
+    (search trials are scored on it; never trained on), `train` (the rest)."""
+    u = int(gid[:8], 16) / 0xFFFFFFFF
+    if u < test_fraction:
+        return "test"
+    return "validation" if u < test_fraction + validation_fraction else "train"

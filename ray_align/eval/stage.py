@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from ray_align.config import Config
 from ray_align.data.groups import read_groups
-from ray_align.data.schema import is_test
+from ray_align.data.schema import Split, split_of
 from ray_align.eval import report
 from ray_align.eval.fidelity import get_judge
 from ray_align.eval.generation import Generator
@@ -20,13 +20,16 @@ from ray_align.runtime import StageResult, init_ray
 from ray_align.workdir import require
 
 
-def eval_rows(cfg: Config) -> tuple[list[dict], list[str]]:
-    """(questions, retrieval corpus): the first `per_lang` test groups that have every language,
-    one row per group and language; the corpus is every distinct English context passage."""
+def eval_rows(cfg: Config, split: Split = "test") -> tuple[list[dict], list[str]]:
+    """(questions, retrieval corpus): the first `per_lang` groups of `split` that have every
+    language, one row per group and language; the corpus is every distinct English context
+    passage."""
     langs = cfg.langs.all
     groups = read_groups(require(cfg.paths.translate.groups, "translate"))
     corpus = sorted({p for g in groups for p in (g["variants"][0]["context"] or [])})
-    test = [g for g in groups if is_test(g["group_id"], cfg.translate.test_fraction)
+    t = cfg.translate
+    test = [g for g in groups
+            if split_of(g["group_id"], t.test_fraction, t.validation_fraction) == split
             and set(langs) <= {v["lang"] for v in g["variants"]}][: cfg.evaluate.per_lang]
     rows = []
     for g in test:
@@ -54,15 +57,16 @@ def fidelity_judge(cfg: Config) -> str:
     return "cldr" if cfg.source.path is None else "langid"
 
 
-def run_evaluate(cfg: Config, models: dict[str, str], out: Path | None = None) -> StageResult:
-    """Evaluate each named model (HF path) on every language; write results, table and plot
-    to `out` (default `eval/`)."""
+def run_evaluate(cfg: Config, models: dict[str, str], out: Path | None = None,
+                 split: Split = "test") -> StageResult:
+    """Evaluate each named model (HF path) on every language of the `split` groups; write
+    results, table and plot to `out` (default `eval/`)."""
     import ray
 
     init_ray(cfg.ray)
     t0, e = time.time(), cfg.evaluate
     out = out or cfg.paths.eval
-    rows, corpus = eval_rows(cfg)
+    rows, corpus = eval_rows(cfg, split)
     judge = fidelity_judge(cfg)
     print(f"[evaluate] {len(rows)} questions ({len(rows) // len(cfg.langs.all)} per language), "
           f"{len(corpus)} passages, models: {', '.join(models)}", flush=True)
@@ -91,7 +95,7 @@ def run_evaluate(cfg: Config, models: dict[str, str], out: Path | None = None) -
             f"{lang} {100 * s['accuracy']:.0f}" for lang, s in results[name].items()), flush=True)
     out.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.concat_tables(predictions), out / "predictions.parquet")
-    meta = {"k": e.k, "per_lang": len(rows) // len(cfg.langs.all), "models": models,
+    meta = {"split": split, "k": e.k, "per_lang": len(rows) // len(cfg.langs.all), "models": models,
             "fidelity_judge": judge}
     outputs = report.write(results, out, cfg.langs.anchor, cfg.langs.train, cfg.langs.heldout,
                            meta)

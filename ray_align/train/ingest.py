@@ -17,16 +17,16 @@ from typing import Any
 
 from ray_align.batching import PLAN_FIELDS, draw_unit, row_key, slot, steps_per_epoch, unit_key
 from ray_align.config import BatchingConfig
-from ray_align.data.schema import is_test
+from ray_align.data.schema import split_of
 
 
-def read_groups_dataset(path: Path, split: str, test_fraction: float) -> Any:
-    """The groups of one split (`train` / `test`) as a Ray dataset."""
+def read_groups_dataset(path: Path, split: str, test_fraction: float,
+                        validation_fraction: float = 0.0) -> Any:
+    """The groups of one split (`train` / `validation` / `test`) as a Ray dataset."""
     import ray.data
 
-    test = split == "test"
     return ray.data.read_parquet(str(path)).filter(
-        lambda g: is_test(g["group_id"], test_fraction) == test)
+        lambda g: split_of(g["group_id"], test_fraction, validation_fraction) == split)
 
 
 def plan_dataset(groups: Any, cfg: BatchingConfig, langs: Sequence[str], world: int, steps: int,

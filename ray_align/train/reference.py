@@ -53,7 +53,8 @@ def run_reference(cfg: Config, base: str, groups: Path, langs: list[str]) -> Pat
                                             "tokenizer.json") if (Path(base) / n).exists()]
     key = fingerprint([*model_files, groups], base=str(base) if not model_files else "",
                       max_len=cfg.model.max_len, langs=langs,
-                      test_fraction=cfg.translate.test_fraction)
+                      test_fraction=cfg.translate.test_fraction,
+                          validation_fraction=cfg.translate.validation_fraction)
     out = cfg.paths.reference(key)
     if (out.dir / "done.json").exists():
         print(f"[reference] reusing {out.dir} (base and groups unchanged)", flush=True)
@@ -65,7 +66,8 @@ def run_reference(cfg: Config, base: str, groups: Path, langs: list[str]) -> Pat
         return {**g, "variants": [v for v in g["variants"] if v["lang"] in keep]}
 
     scored = (
-        read_groups_dataset(groups, "train", cfg.translate.test_fraction)
+        read_groups_dataset(groups, "train", cfg.translate.test_fraction,
+                            cfg.translate.validation_fraction)
         .map(restrict)
         .map_batches(ReferenceScorer, fn_constructor_kwargs={
             "model": base, "max_len": cfg.model.max_len,
