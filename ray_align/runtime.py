@@ -21,7 +21,9 @@ WORKER_ENV = {
 
 
 def init_ray(cfg: RayConfig) -> None:
-    """Connect to `cfg.address` (or $RAY_ADDRESS), else start an embedded local Ray."""
+    """Connect to `cfg.address` (or $RAY_ADDRESS, which `ray job submit` sets for its jobs),
+    else start an embedded local Ray of our own, even when a `ray start` head runs on this
+    machine: Ray would attach to that head and then refuse `num_cpus`."""
     import ray
 
     if ray.is_initialized():
@@ -45,8 +47,8 @@ def init_ray(cfg: RayConfig) -> None:
     num_cpus = cfg.num_cpus or max(4, os.cpu_count() or 1)
     # The dashboard (loopback only) serves the state API, which Ray Train's placement-group
     # cleaner polls every second (without it, it logs a warning each time), and the metrics.
-    ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1",
-             runtime_env=env, log_to_driver=True)
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=True,
+             dashboard_host="127.0.0.1", runtime_env=env, log_to_driver=True)
     _shuffle_partitions()
 
 

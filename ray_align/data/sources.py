@@ -380,6 +380,24 @@ def read_source(path: str | Path, max_row_bytes: int = 1 << 20) -> Source:
     return split_checked(check_source(path, max_row_bytes))
 
 
+def count_checked(folder: str | Path) -> tuple[int, int]:
+    """(accepted, rejected) rows of checked source parquet files, from their footers (the
+    null count of `reason` in each row group): no row is read."""
+    import pyarrow.parquet as pq
+
+    rows = accepted = 0
+    for f in sorted(Path(folder).glob("*.parquet")):
+        meta = pq.ParquetFile(f).metadata
+        column = meta.schema.names.index("reason")
+        for i in range(meta.num_row_groups):
+            group = meta.row_group(i)
+            stats = group.column(column).statistics
+            if stats is None or not stats.has_null_count:
+                raise ValueError(f"{f}: row group {i} has no null count for `reason`")
+            rows, accepted = rows + group.num_rows, accepted + stats.null_count
+    return accepted, rows - accepted
+
+
 def require_rows(n_accepted: int, n_rejected: int, path: str | Path) -> None:
     """Raise SourceError when a counted source has no valid row."""
     if n_accepted == 0:

@@ -21,7 +21,13 @@ from ray_align.data.quality import QualityGate
 from ray_align.data.quality_report import score_histograms, write_report
 from ray_align.data.rejects import reject, write_rejects
 from ray_align.data.schema import GROUP, REJECT, SCORES, group_id
-from ray_align.data.sources import check_source, require_rows, source_files, split_checked
+from ray_align.data.sources import (
+    check_source,
+    count_checked,
+    require_rows,
+    source_files,
+    split_checked,
+)
 from ray_align.data.translators import FIELDS, Job, get_backend
 from ray_align.runtime import StageResult, init_ray
 
@@ -141,7 +147,7 @@ def run_translate(cfg: Config, source: str) -> StageResult:
     # shards, and the counts, rejects, groups and report each stream from those files.
     check_source(source).write_parquet(str(out.source), mode="overwrite")
     src = split_checked(ray.data.read_parquet(str(out.source)))
-    n_sources, n_src_rejected = src.accepted.count(), src.rejects.count()
+    n_sources, n_src_rejected = count_checked(out.source)
     require_rows(n_sources, n_src_rejected, source)
     print(f"[translate] {source} x {len(cfg.langs.train + cfg.langs.heldout) + 1} languages "
           f"({cfg.translate.backend} backend)", flush=True)
