@@ -1,18 +1,17 @@
-"""A real `ray start` head on this machine, as a user following the README would have one:
-embedded runs keep a Ray of their own, and jobs reach the head through `ray job submit`
-(Ray 2.60 token authentication on, the client told so by RAY_AUTH_MODE=token)."""
+"""A real `ray start` head on this machine (Ray 2.60 token authentication on, clients told so by
+RAY_AUTH_MODE=token), as a user following the README would have one: embedded runs keep a Ray
+of their own, and `ray.address=auto` attaches to the head."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -35,10 +34,8 @@ def _stop(tmp: str) -> None:
     for line in out.splitlines():
         pid, _, args = line.strip().partition(" ")
         if tmp in args and int(pid) != os.getpid():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), 9)
-            except ProcessLookupError:
-                pass
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +48,15 @@ def head():
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env |= {"RAY_TMPDIR": tmp, "RAY_AUTH_MODE": "token"}
     try:
-        subprocess.run([RAY, "start", "--head", "--port", str(port), "--num-cpus", "2",
-                        "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash),
-                        "--disable-usage-stats"], env=env, check=True, timeout=300,
-                       capture_output=True, text=True)
+        for _ in range(3):  # on a loaded machine the raylet can time out waiting for its agents
+            started = subprocess.run(
+                [RAY, "start", "--head", "--port", str(port), "--num-cpus", "2",
+                 "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash),
+                 "--disable-usage-stats"], env=env, timeout=300, capture_output=True, text=True)
+            if started.returncode == 0:
+                break
+            _stop(tmp)
+        assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
         yield env, f"http://127.0.0.1:{dash}", port
     finally:
         _stop(tmp)
@@ -84,36 +86,3 @@ def test_embedded_run_starts_its_own_ray_beside_a_running_head(head) -> None:
     assert not own["gcs"].endswith(f":{port}") and own["cpus"] == 3  # no ValueError either
     attached = _probe(env, ["ray.address=auto"])
     assert attached["gcs"].endswith(f":{port}") and attached["cpus"] == 2
-
-
-def submit(env: dict, url: str, entrypoint: list[str], timeout: float = 900) -> tuple[str, str]:
-    """`ray job submit` from the repo root as the README shows; (final status, job logs)."""
-    for _ in range(60):  # a fresh head's job agent takes a while to register
-        out = subprocess.run(
-            [RAY, "job", "submit", "--address", url, "--no-wait", "--working-dir", ".",
-             "--runtime-env", "cluster/runtime_env.yaml", "--", *entrypoint],
-            env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
-        if "No available agent" not in out.stderr:
-            break
-        time.sleep(5)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    job = re.search(r"(raysubmit_\w+)", out.stdout + out.stderr).group(1)
-    deadline, status = time.time() + timeout, ""
-    while time.time() < deadline:
-        status = subprocess.run([RAY, "job", "status", "--address", url, job], env=env,
-                                capture_output=True, text=True).stdout
-        if any(s in status for s in ("SUCCEEDED", "FAILED", "STOPPED")):
-            break
-        time.sleep(5)
-    logs = subprocess.run([RAY, "job", "logs", "--address", url, job], env=env,
-                          capture_output=True, text=True).stdout
-    final = next((s for s in ("SUCCEEDED", "FAILED", "STOPPED") if s in status), "TIMEOUT")
-    return final, logs
-
-
-def test_a_failing_job_says_why_in_its_logs(head, tmp_path) -> None:
-    env, url, _ = head
-    missing = tmp_path / "nope.yaml"
-    status, logs = submit(env, url, ["python", "jobs/translate.py", "--config", str(missing)])
-    assert status == "FAILED", logs
-    assert str(missing) in logs and "Traceback" not in logs
