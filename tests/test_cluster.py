@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -29,13 +30,18 @@ def _free_port() -> int:
 
 def _stop(tmp: str) -> None:
     """Kill the head's processes by pid (`ray stop` would kill every Ray on the machine,
-    the test session's own included)."""
-    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        pid, _, args = line.strip().partition(" ")
-        if tmp in args and int(pid) != os.getpid():
+    the test session's own included), until none is left (one may still be starting)."""
+    for _ in range(30):
+        out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+        pids = [int(pid) for pid, _, args in (line.strip().partition(" ")
+                                              for line in out.splitlines())
+                if tmp in args and int(pid) != os.getpid()]
+        if not pids:
+            return
+        for pid in pids:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), 9)
+                os.kill(pid, 9)
+        time.sleep(1)
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 
-from ray_align.cli import main
 from ray_align.config import ConfigError, load_config
 from ray_align.data.translators import Job, get_backend
 from ray_align.data.translators.hf import HFOptions, HFTranslator, Loaded
@@ -197,21 +195,4 @@ def test_options_are_validated_at_config_load(tmp_path: Path):
     assert (options.kind, options.codes, options.max_new_tokens) == ("auto", "auto", 256)
 
 
-def test_the_translate_stage_runs_the_hf_backend_end_to_end(ray_local, models, tmp_path):
-    """`ray-align translate` with `hf`: every variant is accepted or rejected with a reason."""
-    rows = [{"id": f"q{i}", "prompt": f"What is the capital of country {i}?", "response": "Paris",
-             "context": [f"Country {i} has a capital."]} for i in range(4)]
-    source = tmp_path / "faq.jsonl"
-    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    sets = [f"workdir={tmp_path / 'run'}", f"source.path={source}", "translate.backend=hf",
-            f"translate.options={{model: {models.nllb}, max_new_tokens: 4}}",
-            "langs.train=[de, ja]", "langs.heldout=[]"]
-    assert main(["translate", *[f"--set={s}" for s in sets]]) == 0
-    c = json.loads((tmp_path / "run/translate/stage.json").read_text())["counts"]
-    assert c["source_in"] == c["source_accepted"] == 4
-    assert c["variants_in"] == 4 * 3 == c["variants_accepted"] + c["variants_rejected"]
-    rejects = pq.read_table(tmp_path / "run/translate/rejects").to_pylist()
-    assert len(rejects) == c["variants_rejected"]  # random weights: noise fails the gate
-    assert all(r["file"] == str(source) and r["row"] in range(4) and r["reason"] for r in rejects)
-    groups = pq.read_table(tmp_path / "run/translate/groups").to_pylist()
-    assert len(groups) == 4 and all(g["variants"][0]["lang"] == "en" for g in groups)
+# The stage with `hf` end to end (through the CLI, killed and rerun): test_translate_resume.py

@@ -336,28 +336,3 @@ def test_through_ray_data_against_vllm(ray_local, vllm_url):
             assert "maximum context length is 256" in r["error"]
         else:
             assert r["error"] is None and isinstance(r["prompt"], str) and r["prompt"]
-
-
-def test_the_translate_stage_runs_against_vllm(ray_local, vllm_url, tmp_path):
-    """`ray-align translate` with `openai`: every variant is accepted or rejected."""
-    rows = [{"id": f"q{i}", "prompt": LONG if i == 3 else f"What is the capital of country {i}?",
-             "response": "Paris", "context": [f"Country {i} has a capital."]} for i in range(4)]
-    source = tmp_path / "faq.jsonl"
-    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    sets = [f"workdir={tmp_path / 'run'}", f"source.path={source}", "translate.backend=openai",
-            f"translate.options={{base_url: '{vllm_url}', model: tiny, api_key_env: null, "
-            "max_tokens: 8}", "langs.train=[de, ja]", "langs.heldout=[]",
-            "translate.quality.similarity=false"]
-    assert main(["translate", *[f"--set={s}" for s in sets]]) == 0
-    c = json.loads((tmp_path / "run/translate/stage.json").read_text())["counts"]
-    assert c["source_in"] == c["source_accepted"] == 4
-    assert c["variants_in"] == 4 * 3 == c["variants_accepted"] + c["variants_rejected"]
-    rejects = pq.read_table(tmp_path / "run/translate/rejects").to_pylist()
-    assert len(rejects) == c["variants_rejected"]
-    long = [r for r in rejects if r["row"] == 3]
-    assert len(long) == 2 and all(r["stage"] == "translate" for r in long)
-    assert all("maximum context length" in r["reason"] for r in long)
-    groups = pq.read_table(tmp_path / "run/translate/groups").to_pylist()
-    assert len(groups) == 4 and all(g["variants"][0]["lang"] == "en" for g in groups)
-
-

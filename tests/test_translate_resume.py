@@ -41,7 +41,7 @@ def test_rerun_translates_only_what_no_shard_holds(ray_local, tmp_path, capsys):
     source = tmp_path / "source.jsonl"
     source.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions))
     cfg = load_config(None, [f"workdir={tmp_path / 'run'}", "translate.options.batch_size=4",
-                             "translate.shard_rows=12", "translate.quality.similarity=false"])
+                             "translate.shard_rows=40", "translate.quality.similarity=false"])
     run_translate(cfg, str(source))
     whole = outcome(cfg.paths.translate.dir)
     folder = cfg.paths.translate.variants
@@ -81,7 +81,7 @@ def test_shards_of_another_source_or_config_are_not_reused(tmp_path, capsys):
 @pytest.mark.slow
 def test_killed_translate_reruns_to_exactly_one_variant_each(ray_local, models, tmp_path):  # noqa: F811
     """`ray-align translate` (hf backend) killed by pid with shards written, then rerun."""
-    n, langs = 300, ["de", "ja"]  # 300 generate calls of 2 texts: the kill comes midway
+    n, langs = 120, ["de", "ja"]  # 30 blocks of 4 rows, written one by one: the kill comes midway
     rows = [{"id": f"q{i}", "prompt": f"What is the capital of country {i}?",
              "response": f"City {i}", "context": [f"Country {i} has a capital."]}
             for i in range(n)]
@@ -116,4 +116,6 @@ def test_killed_translate_reruns_to_exactly_one_variant_each(ray_local, models, 
         by_group.setdefault(gid, []).append(lang)
     assert all(len(set(v)) == len(v) for v in by_group.values())  # no duplicates
     assert len(set(rejects)) == len(rejects)
+    for r in pq.read_table(run / "translate" / "rejects").to_pylist():  # random weights: noise
+        assert r["file"] == str(source) and r["row"] in range(n) and r["reason"]  # fails the gate
     assert 0 < written < n * len(langs), "the kill came after the last shard"

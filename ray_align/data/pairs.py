@@ -26,6 +26,7 @@ from ray_align.batching import _weighted_sample
 from ray_align.config import Config, PairsConfig
 from ray_align.data.rejects import reject, write_rejects
 from ray_align.data.schema import REJECT, VARIANT
+from ray_align.data.tally import tally
 from ray_align.eval.scoring import normalise
 from ray_align.runtime import StageResult, init_ray
 from ray_align.workdir import require
@@ -172,7 +173,7 @@ def run_pairs(cfg: Config, base: str) -> StageResult:
                               detail=True).get("pairs", {})
     n_rejected = sum(by_reason.values())
     kinds = built.flat_map(lambda g: [{"kind": v["rejected_kind"]} for v in g["variants"]])
-    by_kind = {r["kind"]: r["count()"] for r in kinds.groupby("kind").count().take_all()}
+    by_kind = {kind: n for (kind,), n in sorted(tally(kinds, ["kind"]).items())}
     accepted = sum(by_kind.values())
     counts = {"variants_in": accepted + n_rejected, "variants_accepted": accepted,
               "variants_rejected": n_rejected, "groups": groups.count(),

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from ray_align.data.tally import tally
+
 if TYPE_CHECKING:
     import ray.data
 
@@ -40,13 +42,12 @@ def _histograms(batch: pa.Table) -> pa.Table:
 
 def score_histograms(checked: ray.data.Dataset) -> dict[str, dict[str, list[int]]]:
     """score -> lang -> counts per bin (of BINS), over every checked variant."""
-    rows = (checked.select_columns(["lang", "scores"])
-            .map_batches(_histograms, batch_format="pyarrow")
-            .groupby(["score", "lang", "bin"]).sum("count").take_all())
+    bins = tally(checked.select_columns(["lang", "scores"])
+                 .map_batches(_histograms, batch_format="pyarrow"), ["score", "lang", "bin"],
+                 total="count")
     hist: dict[str, dict[str, list[int]]] = {}
-    for r in rows:
-        per_lang = hist.setdefault(r["score"], {})
-        per_lang.setdefault(r["lang"], [0] * (len(BINS) - 1))[r["bin"]] = r["sum(count)"]
+    for (score, lang, b), n in sorted(bins.items()):
+        hist.setdefault(score, {}).setdefault(lang, [0] * (len(BINS) - 1))[b] = n
     return hist
 
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ray_align.data.schema import REJECT
+from ray_align.data.tally import tally
 
 if TYPE_CHECKING:
     import ray.data
@@ -55,7 +56,6 @@ def write_rejects(path: Path, rejects: ray.data.Dataset, detail: bool = False
     keys = ray.data.read_parquet(str(path)).map_batches(
         _keys, fn_kwargs={"detail": detail}, batch_format="pyarrow")
     counts: dict[str, dict[str, int]] = {}
-    for r in sorted(keys.groupby(["stage", "reason"]).count().take_all(),
-                    key=lambda r: (r["stage"], r["reason"])):
-        counts.setdefault(r["stage"], {})[r["reason"]] = r["count()"]
+    for (stage, reason), n in sorted(tally(keys, ["stage", "reason"]).items()):
+        counts.setdefault(stage, {})[reason] = n
     return counts

@@ -28,6 +28,7 @@ from ray_align.data.sources import (
     source_files,
     split_checked,
 )
+from ray_align.data.tally import tally
 from ray_align.data.translators import FIELDS, Job, get_backend
 from ray_align.runtime import StageResult, init_ray
 
@@ -122,6 +123,10 @@ def translate_missing(cfg: Config, source: str, accepted: ray.data.Dataset) -> N
               f"variants of rows cut off by the kill dropped: translated again)", flush=True)
         if whole:
             todo = shards.without(accepted, shards.read(folder, columns=["id"]))
+    # Blocks of about one shard's worth of source rows: shards are written (and a kill loses)
+    # one block at a time, however large the files the source was read from.
+    per_block = max(1, t.shard_rows // max(1, len(targets)))
+    todo = todo.repartition(target_num_rows_per_block=per_block)
     written = translated(cfg, todo).map_batches(
         as_checked, batch_format="pyarrow").map_batches(
         shards.write_shard, fn_kwargs={"folder": str(folder)}, batch_size=t.shard_rows,
@@ -157,12 +162,12 @@ def run_translate(cfg: Config, source: str) -> StageResult:
     checked = anchors.union(shards.read(out.variants))
     by_lang: dict[str, int] = {}
     rejected_by_lang: dict[str, dict[str, int]] = {}
-    for r in checked.map_batches(count_keys, batch_format="pyarrow").groupby(
-            ["lang", "reason"]).count().take_all():
-        if r["reason"]:
-            rejected_by_lang.setdefault(r["lang"], {})[r["reason"]] = r["count()"]
+    for (lang, reason), n in sorted(tally(checked.map_batches(count_keys, batch_format="pyarrow"),
+                                          ["lang", "reason"]).items()):
+        if reason:
+            rejected_by_lang.setdefault(lang, {})[reason] = n
         else:
-            by_lang[r["lang"]] = r["count()"]
+            by_lang[lang] = n
     n_accepted = sum(by_lang.values())
     n_variants = n_accepted + sum(sum(v.values()) for v in rejected_by_lang.values())
     rejected = checked.filter(expr=col("reason").is_not_null()).map_batches(

@@ -1,0 +1,37 @@
+"""Counts by key over a Ray dataset of any size, without a shuffle.
+
+Each block is reduced to its distinct keys by a map task (Arrow's `group_by`), and the driver
+adds the partial counts up as they stream in: it holds one number per distinct key (languages
+x reasons, say), never rows. For the few distinct keys a stage counts this is cheaper than
+`Dataset.groupby(...).count()`, whose hash shuffle starts aggregator actors for each call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    import ray.data
+
+
+def _partial(batch: pa.Table, keys: list[str], total: str | None) -> pa.Table:
+    """One block -> its distinct `keys` with their row count (or the sum of `total`)."""
+    agg, name = ((total, "sum"), f"{total}_sum") if total else (([], "count_all"), "count_all")
+    out = batch.select([*keys, *([total] if total else [])]).group_by(keys).aggregate([agg])
+    return pa.table({**{k: out[k] for k in keys}, "n": out[name]})
+
+
+def tally(ds: ray.data.Dataset, keys: list[str], total: str | None = None
+          ) -> dict[tuple, int]:
+    """(value of each of `keys`) -> the number of rows with them, or the sum of their `total`
+    column. Null keys are counted as None."""
+    counts: dict[tuple, int] = {}
+    partials = ds.map_batches(_partial, fn_kwargs={"keys": keys, "total": total},
+                              batch_size=None, batch_format="pyarrow")
+    for batch in partials.iter_batches(batch_size=None, batch_format="pyarrow"):
+        for row in batch.to_pylist():
+            key = tuple(row[k] for k in keys)
+            counts[key] = counts.get(key, 0) + int(row["n"] or 0)
+    return counts
