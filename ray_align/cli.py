@@ -59,6 +59,13 @@ def _evaluate(cfg: Config) -> StageResult:
     return run_evaluate(cfg, models)
 
 
+def _search(cfg: Config) -> StageResult:
+    from ray_align.pretrain import base_path
+    from ray_align.tune import run_search
+
+    return run_search(cfg, base_path(cfg))
+
+
 def _pipeline(cfg: Config) -> StageResult:
     from ray_align.pipeline import run_pipeline
 
@@ -73,6 +80,8 @@ COMMANDS: dict[str, tuple[Callable[[Config], object], str]] = {
     "pretrain": (_pretrain, "build and pretrain the tiny base model (skipped if model.path)"),
     "pairs": (_pairs, "give every variant a rejected answer (preference pairs; Ray Data)"),
     "align": (_align, "fine-tune the base on batches of whole groups (Ray Train + DeepSpeed)"),
+    "search": (_search, "Ray Tune trials over the language mix and alignment knobs, each "
+                        "aligned and scored per language on the validation split"),
     "evaluate": (_evaluate, "per-language RAG accuracy of base / shuffled / aligned (Ray Data)"),
 }
 
@@ -109,8 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         COMMANDS[args.command][0](cfg)
-    except (FileNotFoundError, FileExistsError, SourceError) as e:  # a missing or unusable
-        # input, or a clashing run: one line, no traceback
+    except (FileNotFoundError, FileExistsError, SourceError, ConfigError) as e:
+        # a missing or unusable input, a clashing run, a config the stage cannot use: one
+        # line, no traceback
         print(f"ray-align: {e}", file=sys.stderr)
         return 2
     return 0

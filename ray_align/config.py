@@ -290,6 +290,50 @@ class EvalConfig(Strict):
     fidelity: Literal["auto", "cldr", "langid"] = "auto"
 
 
+class SearchConfig(Strict):
+    """A Ray Tune search (`ray_align/tune.py`): each trial aligns the base with the config
+    changed at the `space` keys and is scored on the validation split (never trained on).
+
+    `space`: a config key (as in `--set`) -> one distribution: `{choice: [a, b, ...]}`,
+    `{uniform: [low, high]}`, `{loguniform: [low, high]}` or `{randint: [low, high]}` (high
+    exclusive), e.g. `{align.batching.mix.sw: {uniform: [0.5, 4]}, align.lr: {loguniform:
+    [1e-4, 3e-3]}}`. `algorithm: grid` tries every combination of `choice` keys (each
+    `num_samples` times; the other keys are drawn at random)."""
+
+    space: dict[str, dict[Literal["choice", "uniform", "loguniform", "randint"], list[Any]]] = {}
+    num_samples: int = Field(4, gt=0)
+    algorithm: Literal["random", "grid"] = "random"
+    # What a trial is ranked by (all are reported): the mean accuracy of the train languages,
+    # of the held-out ones, the worst train language, or the mean gap of the train languages
+    # to English (lower is better).
+    metric: Literal["train_accuracy", "heldout_accuracy", "min_train_accuracy",
+                    "train_gap"] = "train_accuracy"
+    max_concurrent_trials: int = Field(1, gt=0)
+    resume: bool = True  # a rerun of the same search continues it (unfinished trials rerun)
+
+    @model_validator(mode="after")
+    def _space(self) -> SearchConfig:
+        for key, dim in self.space.items():
+            if len(dim) != 1:
+                raise ValueError(f"space.{key}: one distribution, e.g. {{choice: [1, 2]}}, not "
+                                 f"{dim}")
+            (kind, values), = dim.items()
+            if kind == "choice" and not values:
+                raise ValueError(f"space.{key}.choice: needs at least one value")
+            if kind != "choice" and (len(values) != 2 or not all(
+                    isinstance(v, int | float) for v in values) or not values[0] < values[1]):
+                raise ValueError(f"space.{key}.{kind}: needs [low, high] with low < high, not "
+                                 f"{values}")
+            if kind == "loguniform" and values[0] <= 0:
+                raise ValueError(f"space.{key}.loguniform: low must be > 0, not {values[0]}")
+        return self
+
+    def samples(self, key: str) -> list[Any]:
+        """Values that `key` can take which the config must accept (checked at load)."""
+        (kind, values), = self.space[key].items()
+        return values if kind == "choice" else [values[0]]
+
+
 class Config(Strict):
     workdir: str = "runs/demo"
     seed: int = 0
@@ -302,6 +346,23 @@ class Config(Strict):
     pairs: PairsConfig = Field(default_factory=PairsConfig)
     align: AlignConfig = AlignConfig()
     evaluate: EvalConfig = EvalConfig()
+    search: SearchConfig = SearchConfig()
+
+    @model_validator(mode="after")
+    def _search_keys(self) -> Config:
+        """Every search key names a config key that accepts the values it can take."""
+        if not self.search.space:
+            return self
+        data = self.model_dump(mode="json", exclude={"search"})
+        for key in self.search.space:
+            for value in self.search.samples(key):
+                try:
+                    Config.model_validate(with_values(data, {key: value}))
+                except (ValidationError, ConfigError) as e:
+                    msg = _where(e.errors()[0]) if isinstance(e, ValidationError) else str(e)
+                    raise ValueError(f"search.space.{key}: {value!r} is not accepted: "
+                                     f"{msg}") from None
+        return self
 
     @property
     def root(self) -> Path:
@@ -332,10 +393,28 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     node[leaf] = yaml.safe_load(raw)
 
 
+def with_values(data: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of `data` with each dotted `key.path` set to its (already parsed) value."""
+    import copy
+
+    out = copy.deepcopy(data)
+    for key, value in values.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for i, part in enumerate(parents):
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{key}: {'.'.join(parents[: i + 1])} is not a section")
+        node[leaf] = value
+    return out
+
+
 def _where(err: Any) -> str:
     """`key.path: message`; a validator's "sub.key: message" extends the path."""
     loc, msg = ".".join(map(str, err["loc"])), err["msg"].removeprefix("Value error, ")
     sub = re.match(r"([A-Za-z_][\w.]*): ", msg)
+    if not loc:  # a check of the whole config: its message names the key
+        return msg
     return f"{loc}.{msg}" if sub and loc else f"{loc}: {msg}"
 
 

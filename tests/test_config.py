@@ -38,6 +38,14 @@ def test_defaults_and_overrides(tmp_path):
         (["align.loss_weights={orpo: 1, nope: 2}"], "align.loss_weights"),
         (["align.loss_weights=[1, 0.1]"], "align.loss_weights"),
         (["pairs.strategies={coin_flip: 1}"], "pairs.strategies"),
+        (["search.space={align.stepz: {choice: [1, 2]}}"], "search.space.align.stepz"),
+        (["search.space={align.steps: {choice: [10, -1]}}"], "search.space.align.steps"),
+        (["search.space={align.lr: {loguniform: [0, 1]}}"], "search.space.align.lr"),
+        (["search.space={align.lr: {uniform: [1, 0.1]}}"], "search.space.align.lr"),
+        (["search.space={align.lr: {uniform: [0.1, 1], choice: [1]}}"], "search.space.align.lr"),
+        (["search.space={align.lr: {normal: [0, 1]}}"], "search.space.align.lr"),
+        (["search.space={seed.x: {choice: [1]}}"], "search.space.seed.x"),
+        (["search.metric=loss"], "search.metric"),
     ],
 )
 def test_bad_key_or_value_names_the_key(overrides, named):

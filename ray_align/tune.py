@@ -1,0 +1,221 @@
+"""Search (Ray Tune): which language mix and alignment knobs to align with.
+
+Each trial is the align stage with the config changed at the keys of `search.space`, then the
+evaluate stage on the *validation* split (groups held out of training by
+`translate.validation_fraction`; the test split stays untouched for the final comparison). A
+trial reports, per language, accuracy and answer-language fidelity, and the summaries it can
+be ranked by (`search.metric`). The trial's Ray Train run (Train V2, launched from inside the
+Tune trial) and its Ray Data evaluation hold the cluster's resources; the trial itself holds
+next to none, so `search.max_concurrent_trials` bounds how many run at once.
+
+Outputs in `search/`: `trials.csv` (one row per trial: its values, every score), `report.md`
+(the trials ranked, and the base model on the same questions), `search.png` (accuracy per
+language and trial), `best.yaml` (the best trial's values, as `--set` overrides) and the Tune
+experiment (`tune/`), which a rerun of the same search resumes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ray_align.config import Config, ConfigError, SearchConfig, with_values
+from ray_align.runtime import StageResult, init_ray
+from ray_align.workdir import require
+
+LOWER_IS_BETTER = {"train_gap"}
+
+
+def summary(scores: dict[str, dict], cfg: Config) -> dict[str, float]:
+    """Flat scores of one model on the validation questions: per language accuracy
+    (`acc/<lang>`) and fidelity (`fid/<lang>`), and the summaries a search ranks by."""
+    langs = cfg.langs
+    acc = {lang: s["accuracy"] for lang, s in scores.items()}
+    out = {f"acc/{lang}": a for lang, a in acc.items()}
+    out |= {f"fid/{lang}": s["fidelity"] for lang, s in scores.items() if "fidelity" in s}
+    out |= {
+        "english_accuracy": acc[langs.anchor],
+        "train_accuracy": float(np.mean([acc[lang] for lang in langs.train])),
+        "min_train_accuracy": min(acc[lang] for lang in langs.train),
+        "heldout_accuracy": float(np.mean([acc[lang] for lang in langs.heldout]))
+        if langs.heldout else 0.0,
+        "train_gap": float(np.mean([acc[langs.anchor] - acc[lang] for lang in langs.train])),
+    }
+    return out
+
+
+def space(search: SearchConfig) -> dict[str, Any]:
+    """`search.space` as a Tune param space."""
+    from ray import tune
+
+    dims: dict[str, Any] = {}
+    for key, dim in search.space.items():
+        (kind, values), = dim.items()
+        if kind == "choice":
+            grid = search.algorithm == "grid"
+            dims[key] = tune.grid_search(values) if grid else tune.choice(values)
+        else:
+            dims[key] = getattr(tune, kind)(*values)
+    return dims
+
+
+def align_and_score(params: dict[str, Any], data: dict[str, Any], base: str, out: str
+                    ) -> dict[str, float]:
+    """Align with `params` set in the config `data`, evaluate on the validation split, return
+    the scores (`summary`)."""
+    from ray_align.align import run_align
+    from ray_align.eval.stage import run_evaluate
+
+    cfg = Config.model_validate(with_values(data, params))
+    model = run_align(cfg, base, out=Path(out) / "align").outputs["model"]
+    evaluated = run_evaluate(cfg, {"trial": model}, out=Path(out) / "eval", split="validation")
+    scores = json.loads(Path(evaluated.outputs["results"]).read_text())["models"]["trial"]
+    return summary(scores, cfg)
+
+
+def trial(params: dict[str, Any], *, data: dict[str, Any], base: str, root: str) -> None:
+    """One Tune trial: `align_and_score`, reported to Tune.
+
+    Tune captures a trial's child tasks in the trial's placement group, and Ray Train's
+    workers would inherit that: the Ray Data tasks that read their shares could not be
+    scheduled. So the trial's work runs as a task outside it (the trial only waits)."""
+    import ray
+    from ray import tune
+
+    out = Path(root) / "trials" / tune.get_context().get_trial_id()
+    work = ray.remote(num_cpus=0, max_retries=0, scheduling_strategy="DEFAULT")(align_and_score)
+    scores = ray.get(work.remote(params, data, base, str(out)))
+    tune.report(scores | {"trial_dir": str(out)})
+
+
+def run_search(cfg: Config, base: str) -> StageResult:
+    """Run `cfg.search` on `base` (every trial aligns it); write the ranked trials."""
+    from ray import tune
+
+    from ray_align.align import align_groups
+    from ray_align.eval.stage import run_evaluate
+    from ray_align.train.objectives import Composite
+
+    s, t = cfg.search, cfg.translate
+    if not s.space:
+        raise ConfigError("search.space is empty: name the config keys to search, e.g. "
+                         "{align.batching.mix.sw: {uniform: [0.5, 4]}}")
+    if t.validation_fraction <= 0:
+        raise ConfigError("search: trials are scored on the validation split, which is empty: "
+                         "set translate.validation_fraction (e.g. 0.1)")
+    objectives = Composite(**cfg.align.objective_spec())
+    source = align_groups(cfg, objectives)  # a missing input fails before Ray starts
+    if cfg.model.path is None:
+        require(Path(base), "pretrain")
+    init_ray(cfg.ray)
+    root = cfg.root / "search"
+    if objectives.needs_reference:  # once, before the trials (they reuse it)
+        from ray_align.train.reference import run_reference
+
+        run_reference(cfg, base, source, [cfg.langs.anchor, *cfg.langs.train])
+    base_scores = json.loads(Path(run_evaluate(
+        cfg, {"base": base}, out=root / "base", split="validation").outputs["results"]
+    ).read_text())["models"]["base"]
+
+    mode = "min" if s.metric in LOWER_IS_BETTER else "max"
+    fn = tune.with_resources(
+        tune.with_parameters(trial, data=cfg.model_dump(mode="json", exclude={"search"}),
+                             base=str(Path(base).resolve()), root=str(root)),
+        {"cpu": 0.01})  # (Tune refuses none) the trial only waits on its run's workers
+    path = root / "tune"
+    if s.resume and tune.Tuner.can_restore(str(path)):
+        print(f"[search] resuming the search in {path}", flush=True)
+        tuner = tune.Tuner.restore(str(path), fn, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            fn, param_space=space(s),
+            tune_config=tune.TuneConfig(metric=s.metric, mode=mode, num_samples=s.num_samples,
+                                        max_concurrent_trials=s.max_concurrent_trials),
+            run_config=tune.RunConfig(name="tune", storage_path=str(root)),
+        )
+    grid = tuner.fit()
+    errors = [str(r.error).splitlines()[0] for r in grid if r.error]
+    done = [r for r in grid if not r.error and r.metrics and s.metric in r.metrics]
+    if not done:
+        raise RuntimeError(f"search: every trial failed; first error: {errors[:1]}")
+    outputs = write_report(done, summary(base_scores, cfg), cfg, root)
+    best = outputs.pop("best")
+    print(f"\n{outputs.pop('table')}\n\n[search] best by {s.metric}: "
+          + " ".join(f"--set {k}={v}" for k, v in best.items()), flush=True)
+    return StageResult("search", outputs, {"trials": len(grid), "failed": len(errors),
+                                           "metric": s.metric}).save(root)
+
+
+def write_report(results: list[Any], base: dict[str, float], cfg: Config, root: Path
+                 ) -> dict[str, Any]:
+    """trials.csv, report.md, search.png and best.yaml from the finished trials."""
+    import pandas as pd
+    import yaml
+
+    s, langs = cfg.search, cfg.langs.all
+    keys = list(s.space)
+    rows = [{"trial": Path(r.metrics["trial_dir"]).name,
+             **{k: r.config[k] for k in keys}, **{k: v for k, v in r.metrics.items()
+                                                  if isinstance(v, int | float)}}
+            for r in results]
+    df = pd.DataFrame(rows).sort_values(  # ties in trial order
+        [s.metric, "trial"], ascending=[s.metric in LOWER_IS_BETTER, True], kind="stable")
+    df.to_csv(root / "trials.csv", index=False)
+    best = {k: _plain(df.iloc[0][k]) for k in keys}
+    (root / "best.yaml").write_text(yaml.safe_dump(best, sort_keys=False))
+
+    shown = ["train_accuracy", "min_train_accuracy", "heldout_accuracy", "train_gap",
+             "english_accuracy"]
+    head = ["trial", *keys, *shown]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines.append("| base | " + " | ".join("" for _ in keys) + " | "
+                 + " | ".join(f"{100 * base[m]:.1f}" for m in shown) + " |")
+    for _, r in df.iterrows():
+        lines.append(f"| {r['trial']} | " + " | ".join(_fmt(r[k]) for k in keys) + " | "
+                     + " | ".join(f"{100 * r[m]:.1f}" for m in shown) + " |")
+    md = "\n".join(lines)
+    (root / "report.md").write_text(
+        f"# Search: {len(df)} trials ranked by {s.metric} (validation split, accuracy %)\n\n"
+        f"{md}\n\nBest: `" + " ".join(f"--set {k}={v}" for k, v in best.items())
+        + "`\n\n![accuracy per language and trial](search.png)\n")
+    plot(df, base, langs, cfg.langs.heldout, root / "search.png")
+    return {"trials": str(root / "trials.csv"), "report": str(root / "report.md"),
+            "plot": str(root / "search.png"), "best_yaml": str(root / "best.yaml"),
+            "best": best, "table": md}
+
+
+def plot(df: Any, base: dict[str, float], langs: list[str], heldout: list[str], path: Path
+         ) -> Path:
+    """A heatmap: accuracy per language (columns) of the base and each trial (rows, ranked)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = ["base", *df["trial"]]
+    grid = np.array([[base[f"acc/{lang}"] for lang in langs],
+                     *[[r[f"acc/{lang}"] for lang in langs] for _, r in df.iterrows()]])
+    fig, ax = plt.subplots(figsize=(1 + 0.7 * len(langs), 1 + 0.4 * len(names)))
+    im = ax.imshow(100 * grid, cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    ax.set_xticks(range(len(langs)), [f"{lang}*" if lang in heldout else lang for lang in langs])
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    for (i, j), v in np.ndenumerate(grid):
+        ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=6, color="w")
+    ax.set_title("validation accuracy (%) per language (* held out)")
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python values (for YAML)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
