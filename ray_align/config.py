@@ -290,6 +290,14 @@ class EvalConfig(Strict):
     fidelity: Literal["auto", "cldr", "langid"] = "auto"
 
 
+def _number(value: Any) -> Any:
+    """`value` as a float if it is a string that reads as one, else unchanged."""
+    try:
+        return float(value) if isinstance(value, str) else value
+    except ValueError:
+        return value
+
+
 class SearchConfig(Strict):
     """A Ray Tune search (`ray_align/tune.py`): each trial aligns the base with the config
     changed at the `space` keys and is scored on the validation split (never trained on).
@@ -303,11 +311,14 @@ class SearchConfig(Strict):
     space: dict[str, dict[Literal["choice", "uniform", "loguniform", "randint"], list[Any]]] = {}
     num_samples: int = Field(4, gt=0)
     algorithm: Literal["random", "grid"] = "random"
-    # What a trial is ranked by (all are reported): the mean accuracy of the train languages,
-    # of the held-out ones, the worst train language, or the mean gap of the train languages
-    # to English (lower is better).
-    metric: Literal["train_accuracy", "heldout_accuracy", "min_train_accuracy",
-                    "train_gap"] = "train_accuracy"
+    # What a trial is ranked by (all are reported): `guarded_accuracy`, the mean accuracy of
+    # the train languages less `english_penalty` x the points English lost beyond
+    # `english_tolerance` against the base; the plain mean (`train_accuracy`), the held-out
+    # languages' mean, the worst train language, or the mean gap to English (lower is better).
+    metric: Literal["guarded_accuracy", "train_accuracy", "heldout_accuracy",
+                    "min_train_accuracy", "train_gap"] = "guarded_accuracy"
+    english_tolerance: float = Field(0.01, ge=0, le=1)  # accuracy English may lose for free
+    english_penalty: float = Field(1.0, ge=0)
     max_concurrent_trials: int = Field(1, gt=0)
     resume: bool = True  # a rerun of the same search continues it (unfinished trials rerun)
 
@@ -318,6 +329,8 @@ class SearchConfig(Strict):
                 raise ValueError(f"space.{key}: one distribution, e.g. {{choice: [1, 2]}}, not "
                                  f"{dim}")
             (kind, values), = dim.items()
+            if kind != "choice":  # YAML reads 3e-4 (no dot) as a string
+                values = dim[kind] = [_number(v) for v in values]
             if kind == "choice" and not values:
                 raise ValueError(f"space.{key}.choice: needs at least one value")
             if kind != "choice" and (len(values) != 2 or not all(

@@ -10,13 +10,15 @@ next to none, so `search.max_concurrent_trials` bounds how many run at once.
 
 Outputs in `search/`: `trials.csv` (one row per trial: its values, every score), `report.md`
 (the trials ranked, and the base model on the same questions), `search.png` (accuracy per
-language and trial), `best.yaml` (the best trial's values, as `--set` overrides) and the Tune
-experiment (`tune/`), which a rerun of the same search resumes.
+language and trial), `best.yaml` (the best trial's values), `best_config.yaml` (the whole
+config with them, for `ray-align align --config`) and the Tune experiment (`tune/`), which a
+rerun of the same search resumes.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +31,12 @@ from ray_align.workdir import require
 LOWER_IS_BETTER = {"train_gap"}
 
 
-def summary(scores: dict[str, dict], cfg: Config) -> dict[str, float]:
+def summary(scores: dict[str, dict], cfg: Config, base_english: float | None = None
+            ) -> dict[str, float]:
     """Flat scores of one model on the validation questions: per language accuracy
-    (`acc/<lang>`) and fidelity (`fid/<lang>`), and the summaries a search ranks by."""
-    langs = cfg.langs
+    (`acc/<lang>`) and fidelity (`fid/<lang>`), and the summaries a search ranks by
+    (`base_english`: the base's English accuracy, for `guarded_accuracy`)."""
+    langs, s = cfg.langs, cfg.search
     acc = {lang: s["accuracy"] for lang, s in scores.items()}
     out = {f"acc/{lang}": a for lang, a in acc.items()}
     out |= {f"fid/{lang}": s["fidelity"] for lang, s in scores.items() if "fidelity" in s}
@@ -44,6 +48,9 @@ def summary(scores: dict[str, dict], cfg: Config) -> dict[str, float]:
         if langs.heldout else 0.0,
         "train_gap": float(np.mean([acc[langs.anchor] - acc[lang] for lang in langs.train])),
     }
+    lost = 0.0 if base_english is None else base_english - acc[langs.anchor]
+    out["guarded_accuracy"] = out["train_accuracy"] - s.english_penalty * max(
+        0.0, lost - s.english_tolerance)
     return out
 
 
@@ -62,8 +69,8 @@ def space(search: SearchConfig) -> dict[str, Any]:
     return dims
 
 
-def align_and_score(params: dict[str, Any], data: dict[str, Any], base: str, out: str
-                    ) -> dict[str, float]:
+def align_and_score(params: dict[str, Any], data: dict[str, Any], base: str, out: str,
+                    base_english: float) -> dict[str, float]:
     """Align with `params` set in the config `data`, evaluate on the validation split, return
     the scores (`summary`)."""
     from ray_align.align import run_align
@@ -73,10 +80,11 @@ def align_and_score(params: dict[str, Any], data: dict[str, Any], base: str, out
     model = run_align(cfg, base, out=Path(out) / "align").outputs["model"]
     evaluated = run_evaluate(cfg, {"trial": model}, out=Path(out) / "eval", split="validation")
     scores = json.loads(Path(evaluated.outputs["results"]).read_text())["models"]["trial"]
-    return summary(scores, cfg)
+    return summary(scores, cfg, base_english)
 
 
-def trial(params: dict[str, Any], *, data: dict[str, Any], base: str, root: str) -> None:
+def trial(params: dict[str, Any], *, data: dict[str, Any], base: str, root: str,
+          base_english: float) -> None:
     """One Tune trial: `align_and_score`, reported to Tune.
 
     Tune captures a trial's child tasks in the trial's placement group, and Ray Train's
@@ -87,7 +95,7 @@ def trial(params: dict[str, Any], *, data: dict[str, Any], base: str, root: str)
 
     out = Path(root) / "trials" / tune.get_context().get_trial_id()
     work = ray.remote(num_cpus=0, max_retries=0, scheduling_strategy="DEFAULT")(align_and_score)
-    scores = ray.get(work.remote(params, data, base, str(out)))
+    scores = ray.get(work.remote(params, data, base, str(out), base_english))
     tune.report(scores | {"trial_dir": str(out)})
 
 
@@ -121,12 +129,18 @@ def run_search(cfg: Config, base: str) -> StageResult:
     ).read_text())["models"]["base"]
 
     mode = "min" if s.metric in LOWER_IS_BETTER else "max"
-    fn = tune.with_resources(
-        tune.with_parameters(trial, data=cfg.model_dump(mode="json", exclude={"search"}),
-                             base=str(Path(base).resolve()), root=str(root)),
-        {"cpu": 0.01})  # (Tune refuses none) the trial only waits on its run's workers
+    base = str(Path(base).resolve()) if Path(base).exists() else base  # a path, or a hub id
+    data = cfg.model_dump(mode="json", exclude={"search"})
+    base_english = base_scores[cfg.langs.anchor]["accuracy"]
+    fn = tune.with_resources(tune.with_parameters(trial, data=data, base=base, root=str(root),
+                                                  base_english=base_english),
+                             {"cpu": 0.01})  # (Tune refuses none) the trial only waits
     path = root / "tune"
-    if s.resume and tune.Tuner.can_restore(str(path)):
+    if not same_search(root, {"config": cfg.model_dump(mode="json"), "base": base}) or (
+            not s.resume):  # another search (its trials do not count), or start over
+        shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(root / "trials", ignore_errors=True)
+    if tune.Tuner.can_restore(str(path)):
         print(f"[search] resuming the search in {path}", flush=True)
         tuner = tune.Tuner.restore(str(path), fn, resume_errored=True)
     else:
@@ -141,12 +155,27 @@ def run_search(cfg: Config, base: str) -> StageResult:
     done = [r for r in grid if not r.error and r.metrics and s.metric in r.metrics]
     if not done:
         raise RuntimeError(f"search: every trial failed; first error: {errors[:1]}")
-    outputs = write_report(done, summary(base_scores, cfg), cfg, root)
+    outputs = write_report(done, summary(base_scores, cfg, base_english), cfg, root)
     best = outputs.pop("best")
     print(f"\n{outputs.pop('table')}\n\n[search] best by {s.metric}: "
           + " ".join(f"--set {k}={v}" for k, v in best.items()), flush=True)
     return StageResult("search", outputs, {"trials": len(grid), "failed": len(errors),
                                            "metric": s.metric}).save(root)
+
+
+def same_search(root: Path, wanted: dict[str, Any]) -> bool:
+    """Whether `root` holds a search of exactly `wanted` (config and base); records `wanted`.
+    A rerun resumes only the same search (`search.resume` aside); any other starts over."""
+    path = root / "search.json"
+    key = {**wanted, "config": {**wanted["config"], "search": {
+        **wanted["config"]["search"], "resume": None}}}
+    same = path.is_file() and json.loads(path.read_text()) == key
+    if path.is_file() and not same:
+        print(f"[search] {root} holds another search (config or base differ): starting over",
+              flush=True)
+    root.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(key, indent=1))
+    return same
 
 
 def write_report(results: list[Any], base: dict[str, float], cfg: Config, root: Path
@@ -166,9 +195,12 @@ def write_report(results: list[Any], base: dict[str, float], cfg: Config, root: 
     df.to_csv(root / "trials.csv", index=False)
     best = {k: _plain(df.iloc[0][k]) for k in keys}
     (root / "best.yaml").write_text(yaml.safe_dump(best, sort_keys=False))
+    # The whole config with the best values: `ray-align align --config search/best_config.yaml`
+    ready = with_values(cfg.model_dump(mode="json", exclude={"search"}), best)
+    (root / "best_config.yaml").write_text(yaml.safe_dump(ready, sort_keys=False))
 
-    shown = ["train_accuracy", "min_train_accuracy", "heldout_accuracy", "train_gap",
-             "english_accuracy"]
+    shown = ["guarded_accuracy", "train_accuracy", "min_train_accuracy", "heldout_accuracy",
+             "train_gap", "english_accuracy"]
     head = ["trial", *keys, *shown]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines.append("| base | " + " | ".join("" for _ in keys) + " | "
@@ -184,6 +216,7 @@ def write_report(results: list[Any], base: dict[str, float], cfg: Config, root: 
     plot(df, base, langs, cfg.langs.heldout, root / "search.png")
     return {"trials": str(root / "trials.csv"), "report": str(root / "report.md"),
             "plot": str(root / "search.png"), "best_yaml": str(root / "best.yaml"),
+            "best_config": str(root / "best_config.yaml"),
             "best": best, "table": md}
 
 
