@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ray_align.eval import paired
+
 
 def mean_gap(scores: dict[str, dict], langs: list[str]) -> float:
     return float(np.mean([scores[lang]["gap"] for lang in langs])) if langs else 0.0
@@ -107,9 +109,13 @@ def plot_losses(logs: dict[str, Path], path: Path) -> Path:
 
 
 def write(results: dict[str, dict[str, dict]], out: Path, anchor: str, train: list[str],
-          heldout: list[str], meta: dict) -> dict[str, str]:
+          heldout: list[str], meta: dict, diffs: dict[str, dict] | None = None
+          ) -> dict[str, str]:
+    """results.json, report.md and accuracy.png; `diffs`: paired differences between the
+    models (`eval/paired.py`), when more than one was evaluated."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({"meta": meta, "models": results}, indent=2))
+    (out / "results.json").write_text(json.dumps(
+        {"meta": meta, "models": results, "paired": diffs or {}}, indent=2))
     md = table(results, anchor, train, heldout)
     consistency = ["| lang | " + " | ".join(results) + " |", "|" + "---|" * (len(results) + 1)]
     consistency += [f"| {lang} | " + " | ".join(f"{100 * r[lang]['consistency']:.1f}"
@@ -121,6 +127,9 @@ def write(results: dict[str, dict[str, dict]], out: Path, anchor: str, train: li
         + "\n\n![accuracy](accuracy.png)"
         f"\n\n## Consistency with {anchor} (%: questions right or wrong in both)\n\n"
         + "\n".join(consistency) + "\n"
+        + (f"\n## Paired differences (accuracy points on the same questions; 95% paired "
+           f"bootstrap interval; exact McNemar p)\n\n"
+           f"{paired.table(diffs, [anchor, *train, *heldout], heldout)}\n" if diffs else "")
     )
     plot(results, [anchor, *train, *heldout], heldout, out / "accuracy.png")
     return {"results": str(out / "results.json"), "report": str(out / "report.md"),

@@ -14,6 +14,7 @@ from ray_align.data.schema import Split, split_of
 from ray_align.eval import report
 from ray_align.eval.fidelity import get_judge
 from ray_align.eval.generation import Generator
+from ray_align.eval.paired import paired
 from ray_align.eval.retrieval import Retriever
 from ray_align.eval.scoring import exact_match, per_language
 from ray_align.runtime import StageResult, init_ray
@@ -94,11 +95,14 @@ def run_evaluate(cfg: Config, models: dict[str, str], out: Path | None = None,
         print(f"[evaluate] {name}: " + " ".join(
             f"{lang} {100 * s['accuracy']:.0f}" for lang, s in results[name].items()), flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.concat_tables(predictions), out / "predictions.parquet")
+    every = pa.concat_tables(predictions)
+    pq.write_table(every, out / "predictions.parquet")
     meta = {"split": split, "k": e.k, "per_lang": len(rows) // len(cfg.langs.all), "models": models,
             "fidelity_judge": judge}
+    diffs = paired(every.select(["model", "group_id", "lang", "correct"]).to_pandas(),
+                   cfg.langs.all)
     outputs = report.write(results, out, cfg.langs.anchor, cfg.langs.train, cfg.langs.heldout,
-                           meta)
+                           meta, diffs)
     print(f"\nRAG exact-match accuracy (%) per language, {meta['per_lang']} questions each "
           f"(report: {outputs['report']})\n\n{outputs['table']}\n", flush=True)
     counts = {"questions": len(rows), "seconds": round(time.time() - t0, 1)}
