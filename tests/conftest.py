@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# The demo config, wherever the tests are run from.
+DEMO = str(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
 
 
 @pytest.fixture(scope="session")
@@ -39,5 +43,5 @@ def small_run(ray_local, tmp_path_factory):
     from ray_align.pipeline import run_pipeline
 
     tmp_path = tmp_path_factory.mktemp("pipeline")
-    cfg = load_config("configs/demo.yaml", [f"workdir={tmp_path}", *SMALL])
+    cfg = load_config(DEMO, [f"workdir={tmp_path}", *SMALL])
     return cfg, run_pipeline(cfg)

@@ -4,6 +4,7 @@ import pytest
 
 from ray_align.cli import main
 from ray_align.config import ConfigError, load_config
+from tests.conftest import DEMO
 
 
 def test_defaults_and_overrides(tmp_path):
@@ -69,7 +70,7 @@ def test_bad_override_syntax_and_file(tmp_path):
 
 
 def test_demo_config_is_valid():
-    cfg = load_config("configs/demo.yaml")
+    cfg = load_config(DEMO)
     assert cfg.align.num_workers == 2 and cfg.align.zero_stage == 2
 
 
@@ -87,7 +88,7 @@ def test_cli_help_and_config_errors(capsys):
     assert "align.nope" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("path", sorted(Path("configs").glob("*.yaml")), ids=str)
+@pytest.mark.parametrize("path", sorted(Path(DEMO).parent.glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_config_is_valid(path):
     cfg = load_config(path)
     assert cfg.translate.backend_options() is not None

@@ -22,7 +22,7 @@ from ray_align.align import align_groups, run_align
 from ray_align.batching import plan_groups
 from ray_align.data.groups import read_groups
 from ray_align.model import load_model, load_tokenizer
-from tests.conftest import SMALL
+from tests.conftest import DEMO, SMALL
 
 pytestmark = pytest.mark.slow
 
@@ -130,7 +130,7 @@ def test_killed_driver_resumes_when_rerun(clean, tmp_path):
         os.symlink(cfg.root / stage, out / stage)
     sets = [f"workdir={out}", "ray.num_cpus=4", *SMALL, *[f"align.{k}={v}" for k, v in
                                                          FAULTS.items()]]
-    cmd = [sys.executable, "-m", "ray_align.cli", "align", "--config", "configs/demo.yaml",
+    cmd = [sys.executable, "-m", "ray_align.cli", "align", "--config", DEMO,
            *[a for s in sets for a in ("--set", s)]]
     driver = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)

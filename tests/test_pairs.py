@@ -20,7 +20,7 @@ from ray_align.eval.fidelity import SAME, get_judge
 from ray_align.eval.scoring import normalise
 from ray_align.model import load_model, load_tokenizer
 from ray_align.train.objectives.base import encode
-from tests.conftest import SMALL
+from tests.conftest import DEMO, SMALL
 
 RAY_LOG = re.compile(r"\(\w+ pid=\d+")  # a line Ray forwarded from a worker
 
@@ -64,7 +64,7 @@ def test_pairs_on_the_demo_slice(small_run):
 def test_model_sample_pairs_come_from_the_base_model(small_run, tmp_path):
     cfg, _ = small_run
     root = linked_workdir(cfg, tmp_path, "translate")
-    c = load_config("configs/demo.yaml", [f"workdir={root}", *SMALL,
+    c = load_config(DEMO, [f"workdir={root}", *SMALL,
                                           "pairs.strategies={model_sample: 1}",
                                           "pairs.max_new_tokens=4", "pairs.batch_size=100"])
     counts = run_pairs(c, str(cfg.root / "base/model")).counts
@@ -92,7 +92,7 @@ def test_user_jsonl_with_rejected_trains_orpo_with_consistency(small_run, tmp_pa
     sets = [f"workdir={tmp_path / 'run'}", *SMALL, f"model.path={cfg.root / 'base/model'}",
             "align.objectives=[orpo, consistency]", "align.loss_weights={consistency: 0.5}",
             "align.log_every=1", "align.steps=2"]
-    c = load_config("configs/demo.yaml", sets)
+    c = load_config(DEMO, sets)
     translated = run_translate(c, str(source)).counts
     # the demo translator cannot translate the upper-cased answer: a variant whose rejected
     # answer did not translate is rejected whole (prompt, chosen, rejected stay together)
@@ -101,7 +101,7 @@ def test_user_jsonl_with_rejected_trains_orpo_with_consistency(small_run, tmp_pa
     counts = run_pairs(c, str(cfg.root / "base/model")).counts
     assert counts["accepted_by_kind"] == {"source": 23 * 11}
     assert counts["rejects_by_reason"] == {"chosen equals rejected (source)": 1}
-    code = main(["align", "--config", "configs/demo.yaml", *[f"--set={s}" for s in sets]])
+    code = main(["align", "--config", DEMO, *[f"--set={s}" for s in sets]])
     assert code == 0
     log = json.loads((tmp_path / "run/align/aligned/model/train_log.json").read_text())
     first = log[0]
@@ -116,7 +116,7 @@ def test_dpo_reference_pass_is_exact_and_reused(small_run, tmp_path, capsys):
     cfg, _ = small_run
     root = linked_workdir(cfg, tmp_path, "translate", "pairs")
     base = str(cfg.root / "base/model")
-    c = load_config("configs/demo.yaml", [f"workdir={root}", *SMALL, "align.objectives=[dpo]",
+    c = load_config(DEMO, [f"workdir={root}", *SMALL, "align.objectives=[dpo]",
                                           "align.steps=2", "align.log_every=1"])
     run_align(c, base, "aligned")
     [ref_dir] = (root / "reference").iterdir()

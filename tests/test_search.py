@@ -14,7 +14,7 @@ import yaml
 from ray_align.config import load_config
 from ray_align.data.schema import split_of
 from ray_align.tune import run_search, same_search, summary
-from tests.conftest import SMALL
+from tests.conftest import DEMO, SMALL
 
 
 @pytest.mark.slow
@@ -23,7 +23,7 @@ def test_grid_search_trains_each_value_and_scores_on_validation(small_run, capsy
     sets = [*SMALL, f"workdir={done.workdir}", "translate.validation_fraction=0.3",
             "search.space={align.batching.langs_per_group: {choice: [1, 3]}}",
             "search.algorithm=grid", "search.num_samples=1", "search.metric=train_accuracy"]
-    cfg = load_config("configs/demo.yaml", sets)
+    cfg = load_config(DEMO, sets)
     result = run_search(cfg, str(done.paths.base.model))
     assert result.counts == {"trials": 2, "failed": 0, "metric": "train_accuracy"}
 

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from ray_align.align import run_align
 from ray_align.config import ConfigError, load_config
 from ray_align.train.loop import micro_batches
-from tests.conftest import SMALL
+from tests.conftest import DEMO, SMALL
 
 
 @given(st.lists(st.integers(1, 4), min_size=1, max_size=12), st.integers(1, 12))
@@ -48,7 +48,7 @@ def test_accumulation_offload_checkpointing_learn_what_one_batch_learns(small_ru
     base = str(cfg.root / "base/model")
 
     def train(name: str, *sets: str) -> dict[str, torch.Tensor]:
-        c = load_config("configs/demo.yaml", [
+        c = load_config(DEMO, [
             f"workdir={cfg.root}", *SMALL, "align.objectives=[sft]", "align.steps=4",
             "align.lr=1e-2", "align.batching.groups_per_batch=3", *sets])
         run_align(c, base, "aligned", tmp_path / name)
