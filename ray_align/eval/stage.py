@@ -15,7 +15,7 @@ from ray_align.eval import report
 from ray_align.eval.fidelity import get_judge
 from ray_align.eval.generation import Generator
 from ray_align.eval.paired import paired
-from ray_align.eval.retrieval import Retriever
+from ray_align.eval.retrieval import Retriever, build_index
 from ray_align.eval.scoring import exact_match, per_language
 from ray_align.runtime import StageResult, init_ray
 from ray_align.workdir import require
@@ -71,11 +71,12 @@ def run_evaluate(cfg: Config, models: dict[str, str], out: Path | None = None,
     judge = fidelity_judge(cfg)
     print(f"[evaluate] {len(rows)} questions ({len(rows) // len(cfg.langs.all)} per language), "
           f"{len(corpus)} passages, models: {', '.join(models)}", flush=True)
+    index = ray.remote(build_index).remote(corpus)  # embedded once, shared by the actors
     retrieved = (
         ray.data.from_arrow(pa.Table.from_pylist(rows))
-        .map_batches(Retriever, fn_constructor_kwargs={"passages": corpus, "k": e.k},
+        .map_batches(Retriever, fn_constructor_kwargs={"index": index, "k": e.k},
                      batch_size=e.batch_size, batch_format="pyarrow",
-                     compute=ray.data.ActorPoolStrategy(size=1))
+                     compute=ray.data.ActorPoolStrategy(size=e.concurrency))
         .repartition(max(1, len(rows) // e.batch_size))
         .materialize()
     )
