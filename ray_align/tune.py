@@ -119,27 +119,26 @@ def run_search(cfg: Config, base: str) -> StageResult:
     if cfg.model.path is None:
         require(Path(base), "pretrain")
     init_ray(cfg.ray)
-    root = cfg.root / "search"
+    root, mode = cfg.root / "search", "min" if s.metric in LOWER_IS_BETTER else "max"
+    base = str(Path(base).resolve()) if Path(base).exists() else base  # a path, or a hub id
+    path = root / "tune"
+    if not same_search(root, {"config": cfg.model_dump(mode="json"), "base": base}) or (
+            not s.resume):  # another search (its trials do not count), or start over
+        for old in (path, root / "trials", root / "base"):
+            shutil.rmtree(old, ignore_errors=True)
     if objectives.needs_reference:  # once, before the trials (they reuse it)
         from ray_align.train.reference import run_reference
 
         run_reference(cfg, base, source, [cfg.langs.anchor, *cfg.langs.train])
-    base_scores = json.loads(Path(run_evaluate(
-        cfg, {"base": base}, out=root / "base", split="validation").outputs["results"]
-    ).read_text())["models"]["base"]
-
-    mode = "min" if s.metric in LOWER_IS_BETTER else "max"
-    base = str(Path(base).resolve()) if Path(base).exists() else base  # a path, or a hub id
-    data = cfg.model_dump(mode="json", exclude={"search"})
+    scored = root / "base" / "results.json"
+    if not scored.is_file():  # the base on the validation questions, once per search
+        run_evaluate(cfg, {"base": base}, out=root / "base", split="validation")
+    base_scores = json.loads(scored.read_text())["models"]["base"]
     base_english = base_scores[cfg.langs.anchor]["accuracy"]
+    data = cfg.model_dump(mode="json", exclude={"search"})
     fn = tune.with_resources(tune.with_parameters(trial, data=data, base=base, root=str(root),
                                                   base_english=base_english),
                              {"cpu": 0.01})  # (Tune refuses none) the trial only waits
-    path = root / "tune"
-    if not same_search(root, {"config": cfg.model_dump(mode="json"), "base": base}) or (
-            not s.resume):  # another search (its trials do not count), or start over
-        shutil.rmtree(path, ignore_errors=True)
-        shutil.rmtree(root / "trials", ignore_errors=True)
     if tune.Tuner.can_restore(str(path)):
         print(f"[search] resuming the search in {path}", flush=True)
         tuner = tune.Tuner.restore(str(path), fn, resume_errored=True)

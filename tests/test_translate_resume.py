@@ -41,7 +41,8 @@ def test_rerun_translates_only_what_no_shard_holds(ray_local, tmp_path, capsys):
     source = tmp_path / "source.jsonl"
     source.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions))
     cfg = load_config(None, [f"workdir={tmp_path / 'run'}", "translate.options.batch_size=4",
-                             "translate.shard_rows=40", "translate.quality.similarity=false"])
+                             "translate.shard_rows=10", "translate.quality.similarity=false",
+                             "langs.train=[de, ja]", "langs.heldout=[]"])  # 6 shards
     run_translate(cfg, str(source))
     whole = outcome(cfg.paths.translate.dir)
     folder = cfg.paths.translate.variants

@@ -19,7 +19,10 @@ if TYPE_CHECKING:
 def _partial(batch: pa.Table, keys: list[str], total: str | None) -> pa.Table:
     """One block -> its distinct `keys` with their row count (or the sum of `total`)."""
     agg, name = ((total, "sum"), f"{total}_sum") if total else (([], "count_all"), "count_all")
-    out = batch.select([*keys, *([total] if total else [])]).group_by(keys).aggregate([agg])
+    # use_threads=False: Arrow's threaded group-by fails in Ray workers ("thread index 10 is
+    # out of range [0, 10)"), and one block is small work
+    out = batch.select([*keys, *([total] if total else [])]).group_by(
+        keys, use_threads=False).aggregate([agg])
     return pa.table({**{k: out[k] for k in keys}, "n": out[name]})
 
 
