@@ -391,19 +391,27 @@ class ConfigError(ValueError):
     """A config file or override is wrong; the message names the key."""
 
 
+def _set(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set the dotted `key.path` of `data` to `value` in place, making missing sections; a
+    ConfigError names the part of the path that is not a section."""
+    *parents, leaf = key.split(".")
+    node = data
+    for i, part in enumerate(parents):
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{'.'.join(parents[: i + 1])} is not a section")
+    node[leaf] = value
+
+
 def apply_override(data: dict[str, Any], assignment: str) -> None:
     """Apply one `a.b.c=value` override in place; the value is parsed as YAML."""
     key, sep, raw = assignment.partition("=")
     if not sep or not key:
         raise ConfigError(f"override {assignment!r} is not of the form key.path=value")
-    *parents, leaf = key.strip().split(".")
-    node = data
-    for i, part in enumerate(parents):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"override {key}: {'.'.join(parents[: i + 1])} is not a section")
-        node = child
-    node[leaf] = yaml.safe_load(raw)
+    try:
+        _set(data, key.strip(), yaml.safe_load(raw))
+    except ConfigError as e:
+        raise ConfigError(f"override {key}: {e}") from None
 
 
 def with_values(data: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
@@ -412,13 +420,10 @@ def with_values(data: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
 
     out = copy.deepcopy(data)
     for key, value in values.items():
-        *parents, leaf = key.split(".")
-        node = out
-        for i, part in enumerate(parents):
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"{key}: {'.'.join(parents[: i + 1])} is not a section")
-        node[leaf] = value
+        try:
+            _set(out, key, value)
+        except ConfigError as e:
+            raise ConfigError(f"{key}: {e}") from None
     return out
 
 

@@ -37,9 +37,9 @@ def summary(scores: dict[str, dict], cfg: Config, base_english: float | None = N
     (`acc/<lang>`) and fidelity (`fid/<lang>`), and the summaries a search ranks by
     (`base_english`: the base's English accuracy, for `guarded_accuracy`)."""
     langs, s = cfg.langs, cfg.search
-    acc = {lang: s["accuracy"] for lang, s in scores.items()}
+    acc = {lang: v["accuracy"] for lang, v in scores.items()}
     out = {f"acc/{lang}": a for lang, a in acc.items()}
-    out |= {f"fid/{lang}": s["fidelity"] for lang, s in scores.items() if "fidelity" in s}
+    out |= {f"fid/{lang}": v["fidelity"] for lang, v in scores.items() if "fidelity" in v}
     out |= {
         "english_accuracy": acc[langs.anchor],
         "train_accuracy": float(np.mean([acc[lang] for lang in langs.train])),
