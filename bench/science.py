@@ -67,7 +67,7 @@ def cell(config: str | None, overrides: list[str], arm: str, seed: int, steps: i
     """Train and evaluate one arm x seed (or read its finished result). The base model does
     not depend on the seed: its one evaluation (seed 0) stands for every seed."""
     out = root / arm / f"seed{0 if arm == 'base' else seed}"
-    done = out / "eval" / "results.json"
+    done = out / "eval" / "rag" / "results.json"
     if done.exists():
         return json.loads(done.read_text())["models"][arm]
     if report_only:

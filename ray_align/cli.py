@@ -82,7 +82,8 @@ COMMANDS: dict[str, tuple[Callable[[Config], object], str]] = {
     "align": (_align, "fine-tune the base on batches of whole groups (Ray Train + DeepSpeed)"),
     "search": (_search, "Ray Tune trials over the language mix and alignment knobs, each "
                         "aligned and scored per language on the validation split"),
-    "evaluate": (_evaluate, "per-language RAG accuracy of base / shuffled / aligned (Ray Data)"),
+    "evaluate": (_evaluate, "base / shuffled / aligned on every configured benchmark "
+                            "(evaluate.benchmarks; default the demo's RAG QA), per language"),
 }
 
 
@@ -96,6 +97,11 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         config_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    text = "render and compare evaluated runs from their results.json (no Ray, no models)"
+    rep = sub.add_parser("report", help=text, description=text)
+    rep.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                     help="a workdir, an evaluate output folder or one benchmark's folder")
+    rep.add_argument("--out", default="report", help="output folder (default: ./report)")
     return p
 
 
@@ -110,6 +116,15 @@ def config_arguments(p: argparse.ArgumentParser, default: str | None = None
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "report":
+        from ray_align.eval.compare import run_report
+
+        try:
+            run_report(args.runs, args.out)
+        except FileNotFoundError as e:
+            print(f"ray-align: {e}", file=sys.stderr)
+            return 2
+        return 0
     config = args.config or ("configs/demo.yaml" if args.command == "demo" else None)
     try:
         cfg = load_config(config, args.overrides)

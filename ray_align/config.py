@@ -278,6 +278,26 @@ class PairsConfig(Strict):
         return self
 
 
+class BenchmarkSpec(Strict):
+    """One benchmark to evaluate (`ray_align/eval/benchmarks/`)."""
+
+    name: str = "rag"
+    # The benchmark's local folder, as published (rag: default the translate stage's groups).
+    path: str | None = None
+    langs: list[str] | None = None  # None: every published language (rag: langs.all)
+    limit: int | None = Field(None, gt=0)  # items per language (rag: default evaluate.per_lang)
+    options: dict[str, Any] = {}  # the adapter's own keyword arguments (e.g. split: dev)
+
+    @model_validator(mode="after")
+    def _known(self) -> BenchmarkSpec:
+        from ray_align.eval.benchmarks import get_benchmark
+
+        get_benchmark(self.name)
+        if self.path is None and self.name != "rag":
+            raise ValueError(f"benchmark {self.name}: give the path of its local files")
+        return self
+
+
 class EvalConfig(Strict):
     k: int = Field(2, gt=0)  # passages retrieved per question
     per_lang: int = Field(100, gt=0)  # questions per language (a fixed sample of test groups)
@@ -288,6 +308,15 @@ class EvalConfig(Strict):
     # names; `langid`: py3langid restricted to the configured languages; `auto`: cldr for the
     # demo world (source.path null), langid otherwise.
     fidelity: Literal["auto", "cldr", "langid"] = "auto"
+    benchmarks: list[BenchmarkSpec] = Field(default_factory=lambda: [BenchmarkSpec()],
+                                            min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> EvalConfig:
+        names = [b.name for b in self.benchmarks]
+        if len(set(names)) < len(names):  # each writes eval/<name>/
+            raise ValueError(f"benchmarks: each name once, not {names}")
+        return self
 
 
 def _number(value: Any) -> Any:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ray_align.config import Config, ConfigError, SearchConfig, with_values
+from ray_align.config import BenchmarkSpec, Config, ConfigError, SearchConfig, with_values
 from ray_align.runtime import StageResult, init_ray
 from ray_align.workdir import require
 
@@ -69,6 +69,13 @@ def space(search: SearchConfig) -> dict[str, Any]:
     return dims
 
 
+def rag_only(cfg: Config) -> Config:
+    """`cfg` evaluating the demo's RAG benchmark only: trials are scored on the validation
+    groups, never on a benchmark's test items."""
+    return cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(
+        update={"benchmarks": [BenchmarkSpec()]})})
+
+
 def align_and_score(params: dict[str, Any], data: dict[str, Any], base: str, out: str,
                     base_english: float) -> dict[str, float]:
     """Align with `params` set in the config `data`, evaluate on the validation split, return
@@ -76,7 +83,7 @@ def align_and_score(params: dict[str, Any], data: dict[str, Any], base: str, out
     from ray_align.align import run_align
     from ray_align.eval.stage import run_evaluate
 
-    cfg = Config.model_validate(with_values(data, params))
+    cfg = rag_only(Config.model_validate(with_values(data, params)))
     model = run_align(cfg, base, out=Path(out) / "align").outputs["model"]
     evaluated = run_evaluate(cfg, {"trial": model}, out=Path(out) / "eval", split="validation")
     scores = json.loads(Path(evaluated.outputs["results"]).read_text())["models"]["trial"]
@@ -88,8 +95,8 @@ def trial(params: dict[str, Any], *, data: dict[str, Any], base: str, root: str,
     """One Tune trial: `align_and_score`, reported to Tune.
 
     Tune captures a trial's child tasks in the trial's placement group, and Ray Train's
-    workers would inherit that: the Ray Data tasks that read their shares could not be
-    scheduled. So the trial's work runs as a task outside it (the trial only waits)."""
+    workers would inherit that: the Ray Data tasks of the plan and of the evaluation could not
+    be scheduled. So the trial's work runs as a task outside it (the trial only waits)."""
     import ray
     from ray import tune
 
@@ -130,9 +137,9 @@ def run_search(cfg: Config, base: str) -> StageResult:
         from ray_align.train.reference import run_reference
 
         run_reference(cfg, base, source, [cfg.langs.anchor, *cfg.langs.train])
-    scored = root / "base" / "results.json"
+    scored = root / "base" / "rag" / "results.json"
     if not scored.is_file():  # the base on the validation questions, once per search
-        run_evaluate(cfg, {"base": base}, out=root / "base", split="validation")
+        run_evaluate(rag_only(cfg), {"base": base}, out=root / "base", split="validation")
     base_scores = json.loads(scored.read_text())["models"]["base"]
     base_english = base_scores[cfg.langs.anchor]["accuracy"]
     data = cfg.model_dump(mode="json", exclude={"search"})

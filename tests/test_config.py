@@ -47,6 +47,12 @@ def test_defaults_and_overrides(tmp_path):
         (["search.space={align.lr: {normal: [0, 1]}}"], "search.space.align.lr"),
         (["search.space={seed.x: {choice: [1]}}"], "search.space.seed.x"),
         (["search.metric=loss"], "search.metric"),
+        (["evaluate.benchmarks=[{name: xnli, path: /x}]"], "evaluate.benchmarks.0"),
+        (["evaluate.benchmarks=[{name: rag}, {name: mgsm}]"], "evaluate.benchmarks.1"),
+        (["evaluate.benchmarks=[{name: mgsm, path: /x, limit: 0}]"],
+         "evaluate.benchmarks.0.limit"),
+        (["evaluate.benchmarks=[]"], "evaluate.benchmarks"),
+        (["evaluate.benchmarks=[{name: rag}, {name: rag}]"], "evaluate"),
     ],
 )
 def test_bad_key_or_value_names_the_key(overrides, named):

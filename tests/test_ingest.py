@@ -6,7 +6,7 @@ import pytest
 
 from ray_align.batching import plan_groups, plan_rows
 from ray_align.config import BatchingConfig
-from ray_align.train.ingest import plan_dataset, rank_share, write_plan
+from ray_align.train.ingest import plan_dataset, share_rows, write_plan
 from tests.test_batching import LANGS, make_groups
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ def test_ray_plan_equals_the_reference(ray_local, tmp_path, mode):
     reference = plan_rows(plan_groups(GROUPS, cfg, LANGS, 3, 17, seed=1))
     assert n == len(GROUPS)
     write_plan(plan, tmp_path / "plan")
-    shares = {r: rank_share(tmp_path / "plan", r).take_all() for r in range(3)}
+    shares = {r: list(share_rows(tmp_path / "plan", r)) for r in range(3)}
     got = [row | {"rank": r} for r, rows in shares.items() for row in rows]
     assert layout(got) == layout(reference)
     for rows in shares.values():  # each share is in training order

@@ -6,6 +6,7 @@ import torch
 from ray_align.config import ModelConfig
 from ray_align.eval.generation import Generator
 from ray_align.model import build_model, load_model, load_tokenizer, save, train_tokenizer
+from ray_align.prompts import rag_prompt
 
 TEXTS = ["What is the currency of Japan? Japanese Yen", "日本の通貨は何ですか？ 日本円",
          "जापान की मुद्रा क्या है? जापानी येन", "สกุลเงินของญี่ปุ่นคืออะไร เยน"] * 20
@@ -33,7 +34,7 @@ def test_build_save_load_generate(tmp_path):
     assert load_tokenizer(path).encode(TEXTS[1]) == tok.encode(TEXTS[1])
     # the evaluation actor, called directly on a batch
     gen = Generator(str(path), max_new_tokens=4, max_len=64)
-    rows = [{"question": "What is the currency of Japan?", "passages": ["Japan uses the Yen."]},
-            {"question": "日本の通貨は何ですか？", "passages": ["x " * 200]}]  # over-long
+    rows = [{"prompt": rag_prompt("What is the currency of Japan?", ["Japan uses the Yen."])},
+            {"prompt": rag_prompt("日本の通貨は何ですか？", ["x " * 200])}]  # over-long
     out = gen(pa.Table.from_pylist(rows)).to_pylist()
     assert [isinstance(r["prediction"], str) for r in out] == [True, True]

@@ -19,8 +19,8 @@ def test_pipeline_small_slice(small_run):
                  "translate/stage.json", "base/model/model.safetensors",
                  "pairs/groups", "pairs/rejects", "pairs/stage.json",
                  "base/model/tokenizer.json", "align/aligned/model/model.safetensors",
-                 "align/shuffled/model/model.safetensors", "eval/results.json",
-                 "eval/report.md", "eval/accuracy.png", "eval/predictions.parquet",
+                 "align/shuffled/model/model.safetensors", "eval/rag/results.json",
+                 "eval/rag/report.md", "eval/rag/accuracy.png", "eval/rag/predictions",
                  "eval/loss.png", "align/aligned/model/train_log.json"):
         assert (tmp_path / path).exists(), path
     stages = {s: json.loads((tmp_path / s / "stage.json").read_text())
@@ -37,26 +37,29 @@ def test_pipeline_small_slice(small_run):
     assert not w["base/model"].equal(w["align/aligned/model"])
     assert not w["align/aligned/model"].equal(w["align/shuffled/model"])
 
-    results = json.loads((tmp_path / "eval/results.json").read_text())["models"]
+    results = json.loads((tmp_path / "eval/rag/results.json").read_text())["models"]
     assert list(results) == ["base", "shuffled", "aligned"]
     for scores in results.values():
         assert list(scores) == cfg.langs.all
         assert all(s["n"] == 8 and 0 <= s["accuracy"] <= 1 for s in scores.values())
-    predictions = pq.read_table(tmp_path / "eval/predictions.parquet").to_pandas()
-    assert len(predictions) == 3 * 8 * 11 and set(predictions["model"]) == set(results)
-    # answer-language fidelity: the judge's verdict per prediction, its share per language
-    assert set(predictions["fidelity"]) <= {"same", "other", "none"}
+    # one row per question, every model's answer on it; the scores are the rows' shares
+    predictions = pq.read_table(tmp_path / "eval/rag/predictions").to_pandas()
+    assert len(predictions) == 8 * 11 and len(set(zip(predictions["id"], predictions["lang"],
+                                                      strict=True))) == 8 * 11
     for name, scores in results.items():
-        part = predictions[predictions["model"] == name]
+        assert set(predictions[f"fidelity/{name}"]) <= {"same", "other", "none"}
         for lang, s in scores.items():
-            verdicts = part[part["lang"] == lang]["fidelity"]
-            assert s["fidelity"] == pytest.approx((verdicts == "same").mean())
-            assert s["other_lang"] == pytest.approx((verdicts == "other").mean())
+            part = predictions[predictions["lang"] == lang]
+            assert s["accuracy"] == pytest.approx(part[f"correct/{name}"].mean())
+            assert s["recall"] == pytest.approx(part["hit"].mean())
+            assert s["fidelity"] == pytest.approx((part[f"fidelity/{name}"] == "same").mean())
+            assert s["other_lang"] == pytest.approx(
+                (part[f"fidelity/{name}"] == "other").mean())
     table = result.outputs["table"]
     for lang in cfg.langs.all:
         assert f"| {lang}" in table
     assert "held out" in table and "gap to en" in table
-    assert (tmp_path / "eval/report.md").read_text().count(table) == 1
+    assert (tmp_path / "eval/rag/report.md").read_text().count(table) == 1
 
 
 @pytest.mark.slow

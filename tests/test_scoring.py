@@ -1,10 +1,9 @@
-import pandas as pd
 import pytest
 
-from ray_align.eval import report
-from ray_align.eval.paired import compare, mcnemar_exact, paired
+from ray_align.eval import aggregate, report
+from ray_align.eval.paired import compare_counts, mcnemar_exact
 from ray_align.eval.paired import table as paired_table
-from ray_align.eval.scoring import exact_match, normalise, per_language, wilson
+from ray_align.eval.scoring import exact_match, normalise, wilson
 
 
 def test_normalise_and_exact_match():
@@ -27,40 +26,56 @@ def test_mcnemar_and_paired_bootstrap_by_hand():
     assert mcnemar_exact(0, 5) == pytest.approx(2 / 32)
     assert mcnemar_exact(9, 1) == pytest.approx(2 * 11 / 1024)
     assert mcnemar_exact(5, 5) == 1.0
-    a = pd.Series([True, True, False, False, True, True], index=list("abcdef"))
-    b = pd.Series([True, False, True, True, True], index=list("abcde"))  # f: not answered
-    d = compare(a, b)
-    assert (d["n"], d["only_a"], d["only_b"]) == (5, 1, 2) and d["diff"] == pytest.approx(0.2)
-    assert d["p"] == 1.0 and d["ci95"][0] < 0.2 < d["ci95"][1]
-    same = compare(a, a)
+    d = compare_counts(5, only_a=1, only_b=2)
+    assert d["diff"] == pytest.approx(0.2) and d["p"] == 1.0 and d["ci95"][0] < 0.2 < d["ci95"][1]
+    same = compare_counts(6, 0, 0)
     assert same["diff"] == 0 and same["ci95"] == [0.0, 0.0] and same["p"] == 1.0
-    big = compare(pd.Series([False] * 100), pd.Series([True] * 60 + [False] * 40))
+    big = compare_counts(100, 0, 60)
     assert big["diff"] == pytest.approx(0.6) and big["p"] < 1e-15
     assert 0.49 < big["ci95"][0] < 0.6 < big["ci95"][1] < 0.71  # ~ 0.6 +- 1.96 * 0.049
 
 
+def counts_of(rows: list[tuple], models: list[str]) -> dict[tuple, int]:
+    """(lang, hit, correct per model, fidelity per model) rows -> their counts, as tally."""
+    out: dict[tuple, int] = {}
+    for r in rows:
+        out[r] = out.get(r, 0) + 1
+    return out
+
+
+# items w, x, y, z in en and de; three models; hits on en only
+OKS = {"base": {"en": [0, 0, 1, 0], "de": [0, 0, 1, 0]},
+       "shuffled": {"en": [1, 0, 1, 0], "de": [1, 0, 1, 0]},
+       "aligned": {"en": [1, 1, 1, 1], "de": [1, 1, 1, 0]}}
+MODELS = list(OKS)
+ROWS = [(lang, lang == "en", *(bool(OKS[m][lang][i]) for m in MODELS),
+         *("same" if lang == "en" or i else "other" for _ in MODELS))
+        for lang in ("en", "de") for i in range(4)]
+
+
 def test_paired_compares_every_later_model_with_every_earlier():
-    rows = [(m, g, lang, ok) for m, oks in (("base", [0, 0, 1, 0]), ("shuffled", [1, 0, 1, 0]),
-                                            ("aligned", [1, 1, 1, 1]))
-            for lang in ("en", "de") for g, ok in zip("wxyz", oks, strict=True)]
-    df = pd.DataFrame(rows, columns=["model", "group_id", "lang", "correct"]).astype(
-        {"correct": bool})
-    diffs = paired(df, ["en", "de"])
+    diffs = aggregate.paired(counts_of(ROWS, MODELS), MODELS, True, ["en", "de"])
     assert list(diffs) == ["shuffled - base", "aligned - base", "aligned - shuffled"]
-    assert diffs["aligned - base"]["de"]["diff"] == pytest.approx(0.75)
+    assert diffs["aligned - base"]["de"]["diff"] == pytest.approx(0.5)
     assert diffs["aligned - shuffled"]["en"]["only_b"] == 2
     md = paired_table(diffs, ["en", "de"], ["de"])
-    assert "| de (held out) | +25.0 [" in md and "p=0.25 |" in md
+    assert "| de (held out) | +25.0 [+0.0, +75.0] p=1 | +50.0 [+0.0, +100.0] p=0.5 |" in md
 
 
 def test_per_language_table_and_plot(tmp_path):
-    df = pd.DataFrame({"group_id": list("abcd") * 2, "lang": ["en"] * 4 + ["de"] * 4,
-                       "correct": [True, True, True, False] + [True, False, False, False],
-                       "hit": [True] * 8})
-    scores = per_language(df, ["en", "de"], "en")
-    assert scores["en"]["accuracy"] == 0.75 and scores["de"]["gap"] == 0.5
-    assert scores["en"]["consistency"] == 1.0 and scores["de"]["consistency"] == 0.5
-    out = report.write({"base": scores, "aligned": scores}, tmp_path, "en", ["de"], [], {})
-    assert "| de | 25.0 | 25.0 | 100.0 |" in out["table"]
+    agreement = {("en", m, True): 4 for m in MODELS} | {
+        ("de", "base", True): 4, ("de", "shuffled", True): 4,
+        ("de", "aligned", True): 3, ("de", "aligned", False): 1}
+    scores = aggregate.per_language(counts_of(ROWS, MODELS), MODELS, True, "en",
+                                    ["en", "de", "ja"], agreement)
+    assert list(scores["aligned"]) == ["en", "de"]  # evaluated ones, in config order
+    en, de = scores["aligned"]["en"], scores["aligned"]["de"]
+    assert (en["n"], en["accuracy"], de["accuracy"], de["gap"]) == (4, 1.0, 0.75, 0.25)
+    assert (en["recall"], de["recall"], de["consistency"]) == (1.0, 0.0, 0.75)
+    assert (de["fidelity"], de["other_lang"]) == (0.75, 0.25)
+    assert (de["ci_low"], de["ci_high"]) == pytest.approx(wilson(3, 4))
+    out = report.write(scores, tmp_path, ["en", "de"], "en", [], {})
+    assert "| de | 25.0 (75) | 50.0 (75) | 75.0 (75) | 0.0 |" in out["table"]
+    assert "| **gap to en, train langs** | 0.0 | 0.0 | 25.0 |" in out["table"]
     assert (tmp_path / "accuracy.png").stat().st_size > 1000
-    assert "| de | 50.0 | 50.0 |" in (tmp_path / "report.md").read_text()  # consistency
+    assert "| de | 100.0 | 100.0 | 75.0 |" in (tmp_path / "report.md").read_text()

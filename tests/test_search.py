@@ -40,7 +40,7 @@ def test_grid_search_trains_each_value_and_scores_on_validation(small_run, capsy
     ready = load_config(result.outputs["best_config"])  # a whole config, ready for align
     assert ready.align.batching.langs_per_group == best["align.batching.langs_per_group"]
     assert ready.workdir == cfg.workdir and not ready.search.space
-    base = json.loads((done.paths.root / "search/base/results.json").read_text())["models"]
+    base = json.loads((done.paths.root / "search/base/rag/results.json").read_text())["models"]
     lost = (base["base"]["en"]["accuracy"] - trials["acc/en"] - 0.01).clip(lower=0)
     assert (trials["guarded_accuracy"] - (trials["train_accuracy"] - lost)).abs().max() < 1e-9
 
@@ -50,9 +50,9 @@ def test_grid_search_trains_each_value_and_scores_on_validation(small_run, capsy
         trial = done.paths.root / "search" / "trials" / t["trial"]
         align = json.loads((trial / "align" / "stage.json").read_text())
         rows[t["align.batching.langs_per_group"]] = align["counts"]["rows"]
-        evaluated = json.loads((trial / "eval" / "results.json").read_text())
+        evaluated = json.loads((trial / "eval" / "rag" / "results.json").read_text())
         assert evaluated["meta"]["split"] == "validation"
-        gids = set(pq.read_table(trial / "eval" / "predictions.parquet")["group_id"].to_pylist())
+        gids = set(pq.read_table(trial / "eval" / "rag" / "predictions")["id"].to_pylist())
         assert gids and all(split_of(g, cfg.translate.test_fraction, 0.3) == "validation"
                             for g in gids)
     assert rows[3] == 2 * rows[1]

@@ -3,20 +3,17 @@ ends with one variant per (group, language), no duplicates and no losses."""
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ray_align.config import load_config
 from ray_align.data import shards
-from ray_align.data.translate import run_translate
-from ray_align.demo.world import build_facts, build_passages, build_questions
 from tests.test_translate_hf import models  # noqa: F401, F811  (a module fixture)
 
 
@@ -34,33 +31,32 @@ def outcome(stage: Path) -> tuple[dict, list[tuple], list[tuple]]:
     return counts, variants, rejects
 
 
-def test_rerun_translates_only_what_no_shard_holds(ray_local, tmp_path, capsys):
-    """A run cut off with some ids done, some half done and some not started (shards deleted or
-    cut as a kill leaves them) ends, after a rerun, as the whole run did."""
-    questions = build_questions(build_facts(), build_passages(build_facts()))[:30]
-    source = tmp_path / "source.jsonl"
-    source.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions))
-    cfg = load_config(None, [f"workdir={tmp_path / 'run'}", "translate.options.batch_size=4",
-                             "translate.shard_rows=10", "translate.quality.similarity=false",
-                             "langs.train=[de, ja]", "langs.heldout=[]"])  # 6 shards
-    run_translate(cfg, str(source))
-    whole = outcome(cfg.paths.translate.dir)
-    folder = cfg.paths.translate.variants
-    files = sorted(folder.glob("*.parquet"))
-    assert len(files) >= 4
-    for f in files[: len(files) // 2]:  # never written
-        f.unlink()
-    cut = pq.read_table(files[-1])  # written before the kill with half its ids' languages
-    pq.write_table(cut.slice(0, cut.num_rows // 2), files[-1])
-    (folder / ".part-x.parquet.tmp").write_bytes(b"half a file")  # a write cut off midway
-    capsys.readouterr()
+def test_a_cut_off_run_leaves_exactly_the_unfinished_ids_to_translate(ray_local, tmp_path):
+    """Shards as a kill leaves them: whole ids, an id with only some of its languages (its
+    other shard never written) and a half-written temporary file. The ids left to translate
+    are exactly those not whole; the cut id's surviving variants are dropped (translated again
+    with the rest, so never twice)."""
+    import ray.data
 
-    run_translate(cfg, str(source))
-    resumed = re.search(r"resuming: (\d+) source rows already translated \((\d+) variants",
-                        capsys.readouterr().out)
-    assert resumed and int(resumed[2]) > 0, "no id was cut off"  # (whole ids: by chance)
-    assert not list(folder.glob(".*.tmp"))
-    assert outcome(cfg.paths.translate.dir) == whole
+    folder = tmp_path / "variants"
+    folder.mkdir()
+
+    def shard(name: str, rows: list[tuple[str, str]]) -> None:
+        pq.write_table(pa.table({"id": [i for i, _ in rows], "lang": [lg for _, lg in rows],
+                                 "prompt": [f"{i}-{lg}" for i, lg in rows]}),
+                       folder / f"{name}.parquet")
+
+    shard("part-0", [("a", "de"), ("a", "ja"), ("b", "de")])  # b: its ja shard was never written
+    shard("part-1", [("c", "de"), ("c", "ja"), ("d", "de"), ("d", "ja")])
+    shard("part-2", [("e", "ja")])  # e: only ja, alone in its shard
+    (folder / ".part-3.parquet.tmp").write_bytes(b"half a file")
+    assert shards.drop_cut_off(folder, 2) == (2, 3)  # b/de and e/ja dropped; a, c, d whole
+    left = {(r["id"], r["lang"]) for r in shards.read(folder).take_all()}
+    assert left == {(i, lg) for i in "acd" for lg in ("de", "ja")}
+    assert not (folder / "part-2.parquet").exists()  # emptied: removed
+    source = ray.data.from_items([{"id": i, "prompt": i} for i in "abcdef"])
+    todo = shards.without(source, shards.read(folder, columns=["id"]))
+    assert sorted(r["id"] for r in todo.take_all()) == ["b", "e", "f"]
 
 
 def test_shards_of_another_source_or_config_are_not_reused(tmp_path, capsys):

@@ -40,15 +40,33 @@ def _histograms(batch: pa.Table) -> pa.Table:
                                            ("bin", pa.int64()), ("count", pa.int64())]))
 
 
-def score_histograms(checked: ray.data.Dataset) -> dict[str, dict[str, list[int]]]:
-    """score -> lang -> counts per bin (of BINS), over every checked variant."""
-    bins = tally(checked.select_columns(["lang", "scores"])
-                 .map_batches(_histograms, batch_format="pyarrow"), ["score", "lang", "bin"],
+def _counted(batch: pa.Table) -> pa.Table:
+    """Checked variant rows -> `_histograms` rows, plus one (lang, "reason:<reason up to its
+    first ':'>" or "reason:" when accepted, bin -1, 1) row per variant."""
+    reasons = ["reason:" + ("" if r is None else r.split(":")[0])
+               for r in batch["reason"].to_pylist()]
+    n = batch.num_rows
+    variants = pa.table({"lang": batch["lang"], "score": pa.array(reasons, pa.string()),
+                         "bin": pa.array([-1] * n, pa.int64()),
+                         "count": pa.array([1] * n, pa.int64())})
+    return pa.concat_tables([_histograms(batch), variants])
+
+
+def stage_counts(checked: ray.data.Dataset
+                 ) -> tuple[dict[tuple[str, str], int], dict[str, dict[str, list[int]]]]:
+    """One pass over every checked variant: (lang, reason up to its first ':', "" when
+    accepted) -> variants, and score -> lang -> counts per bin (of BINS)."""
+    rows = tally(checked.select_columns(["lang", "scores", "reason"])
+                 .map_batches(_counted, batch_format="pyarrow"), ["score", "lang", "bin"],
                  total="count")
+    by_reason: dict[tuple[str, str], int] = {}
     hist: dict[str, dict[str, list[int]]] = {}
-    for (score, lang, b), n in sorted(bins.items()):
-        hist.setdefault(score, {}).setdefault(lang, [0] * (len(BINS) - 1))[b] = n
-    return hist
+    for (score, lang, b), n in sorted(rows.items()):
+        if score.startswith("reason:"):
+            by_reason[(lang, score.removeprefix("reason:"))] = n
+        else:
+            hist.setdefault(score, {}).setdefault(lang, [0] * (len(BINS) - 1))[b] = n
+    return by_reason, hist
 
 
 def write_report(out: Path, counts: dict[str, Any], hist: dict[str, dict[str, list[int]]],

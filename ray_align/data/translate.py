@@ -18,7 +18,7 @@ import pyarrow as pa
 from ray_align.config import Config
 from ray_align.data import shards
 from ray_align.data.quality import QualityGate
-from ray_align.data.quality_report import score_histograms, write_report
+from ray_align.data.quality_report import stage_counts, write_report
 from ray_align.data.rejects import reject, write_rejects
 from ray_align.data.schema import GROUP, REJECT, SCORES, group_id
 from ray_align.data.sources import (
@@ -28,7 +28,6 @@ from ray_align.data.sources import (
     source_files,
     split_checked,
 )
-from ray_align.data.tally import tally
 from ray_align.data.translators import FIELDS, Job, get_backend
 from ray_align.runtime import StageResult, init_ray
 
@@ -134,12 +133,6 @@ def translate_missing(cfg: Config, source: str, accepted: ray.data.Dataset) -> N
     print(f"[translate] {written.sum('rows') or 0} variants written to {folder}", flush=True)
 
 
-def count_keys(batch: pa.Table) -> pa.Table:
-    """Checked variants -> (lang, reason up to its first ':', "" when accepted), for counts."""
-    reasons = ["" if r is None else r.split(":")[0] for r in batch["reason"].to_pylist()]
-    return pa.table({"lang": batch["lang"], "reason": pa.array(reasons, pa.string())})
-
-
 def run_translate(cfg: Config, source: str) -> StageResult:
     """Translate `source` into every configured language and write equivalence groups."""
     import ray.data
@@ -162,8 +155,8 @@ def run_translate(cfg: Config, source: str) -> StageResult:
     checked = anchors.union(shards.read(out.variants))
     by_lang: dict[str, int] = {}
     rejected_by_lang: dict[str, dict[str, int]] = {}
-    for (lang, reason), n in sorted(tally(checked.map_batches(count_keys, batch_format="pyarrow"),
-                                          ["lang", "reason"]).items()):
+    by_reason, hist = stage_counts(checked)
+    for (lang, reason), n in sorted(by_reason.items()):
         if reason:
             rejected_by_lang.setdefault(lang, {})[reason] = n
         else:
@@ -192,7 +185,7 @@ def run_translate(cfg: Config, source: str) -> StageResult:
         "rejected_by_lang": {k: dict(sorted(v.items())) for k, v in
                              sorted(rejected_by_lang.items())},
     }
-    write_report(out.dir, counts, score_histograms(checked), cfg.langs.all)
+    write_report(out.dir, counts, hist, cfg.langs.all)
     counts["seconds"] = round(time.time() - t0, 1)
     print(f"[translate] sources: {counts['source_in']} in = {n_sources} accepted + "
           f"{n_src_rejected} rejected; variants: {n_variants} = {n_accepted} accepted + "

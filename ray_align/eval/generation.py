@@ -8,7 +8,6 @@ import pyarrow as pa
 import torch
 
 from ray_align.model import load_model, load_tokenizer
-from ray_align.prompts import rag_prompt
 
 
 def load_for_generation(path: str) -> tuple[Any, Any]:
@@ -34,17 +33,14 @@ def generate_answers(model: Any, tokenizer: Any, prompts: list[str], max_new_tok
 
 
 class Generator:
-    """Ray Data actor: one model; adds `prediction` (greedy, up to the first newline)."""
+    """Ray Data actor: one model; adds `prediction` to rows with a `prompt` (greedy, up to the
+    first newline)."""
 
     def __init__(self, model: str, max_new_tokens: int, max_len: int) -> None:
         self.model, self.tokenizer = load_for_generation(model)
         self.max_new_tokens, self.max_len = max_new_tokens, max_len
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        rows = batch.to_pylist()
-        prompts = [rag_prompt(r["question"], r["passages"]) for r in rows]
-        answers = generate_answers(self.model, self.tokenizer, prompts, self.max_new_tokens,
-                                   self.max_len)
-        for r, answer in zip(rows, answers, strict=True):
-            r["prediction"] = answer
-        return pa.Table.from_pylist(rows)
+        answers = generate_answers(self.model, self.tokenizer, batch["prompt"].to_pylist(),
+                                   self.max_new_tokens, self.max_len)
+        return batch.append_column("prediction", pa.array(answers, pa.string()))

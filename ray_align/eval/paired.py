@@ -1,19 +1,18 @@
 """Paired comparison of models evaluated on the same questions, per language.
 
-For models A and B and the questions of one language that both answered (matched by group),
-the difference is B's accuracy minus A's; its 95% interval is a paired bootstrap over the
-questions (each question's pair of outcomes resampled together: the per-question difference
-is -1, 0 or +1, so a resample is one multinomial draw of those counts), and the p-value is the
-exact two-sided McNemar test on the discordant questions (right for one model only).
+For models A and B and the questions of one language (each answered by both), the
+difference is B's accuracy minus A's (`eval/aggregate.py` counts them); its 95% interval is a
+paired bootstrap over the questions (each question's pair of outcomes resampled together:
+the per-question difference is -1, 0 or +1, so a resample is one multinomial draw of those
+counts), and the p-value is the exact two-sided McNemar test on the discordant questions
+(right for one model only).
 """
 
 from __future__ import annotations
 
 import math
-from itertools import combinations
 
 import numpy as np
-import pandas as pd
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -26,12 +25,10 @@ def mcnemar_exact(b: int, c: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def compare(a: pd.Series, b: pd.Series, n_boot: int = 4000, seed: int = 0) -> dict:
-    """`a`, `b`: correctness (bool) per question id. n, diff (b - a), ci95, p, and the
-    discordant counts, over the questions both answered."""
-    joined = pd.concat({"a": a, "b": b}, axis=1, join="inner")
-    x, y = joined["a"].to_numpy(bool), joined["b"].to_numpy(bool)
-    n, only_a, only_b = len(x), int((x & ~y).sum()), int((~x & y).sum())
+def compare_counts(n: int, only_a: int, only_b: int, n_boot: int = 4000, seed: int = 0
+                   ) -> dict:
+    """Over `n` questions of which `only_a` only A got right and `only_b` only B: n, diff
+    (B - A), ci95, p, and the discordant counts."""
     if n == 0:
         return {"n": 0, "diff": 0.0, "ci95": [0.0, 0.0], "p": 1.0, "only_a": 0, "only_b": 0}
     draws = np.random.default_rng(seed).multinomial(
@@ -40,18 +37,6 @@ def compare(a: pd.Series, b: pd.Series, n_boot: int = 4000, seed: int = 0) -> di
     low, high = np.percentile(means, [2.5, 97.5])
     return {"n": n, "diff": (only_b - only_a) / n, "ci95": [float(low), float(high)],
             "p": mcnemar_exact(only_a, only_b), "only_a": only_a, "only_b": only_b}
-
-
-def paired(df: pd.DataFrame, langs: list[str]) -> dict[str, dict[str, dict]]:
-    """`df`: rows (model, group_id, lang, correct). For every two models in the order they
-    appear, "<later> - <earlier>" -> language -> `compare`."""
-    models = list(dict.fromkeys(df["model"]))
-    by = {(m, lang): part.set_index("group_id")["correct"]
-          for (m, lang), part in df.groupby(["model", "lang"], sort=False)}
-    empty = pd.Series(dtype=bool)
-    return {f"{b} - {a}": {lang: compare(by.get((a, lang), empty), by.get((b, lang), empty))
-                           for lang in langs}
-            for a, b in combinations(models, 2)}
 
 
 def table(diffs: dict[str, dict], langs: list[str], heldout: list[str]) -> str:

@@ -12,31 +12,48 @@ import numpy as np
 
 from ray_align.eval import paired
 
-
-def mean_gap(scores: dict[str, dict], langs: list[str]) -> float:
-    return float(np.mean([scores[lang]["gap"] for lang in langs])) if langs else 0.0
+NAN = {"accuracy": np.nan, "ci_low": np.nan, "ci_high": np.nan, "fidelity": np.nan}
 
 
-def table(results: dict[str, dict[str, dict]], anchor: str, train: list[str],
+def mean_gap(scores: dict[str, dict], langs: list[str]) -> float | None:
+    gaps = [scores[lang]["gap"] for lang in langs if scores.get(lang, {}).get("gap") is not None]
+    return float(np.mean(gaps)) if gaps else None
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{100 * x:.1f}"
+
+
+def table(results: dict[str, dict[str, dict]], langs: list[str], anchor: str, train: list[str],
           heldout: list[str]) -> str:
     """Rows: languages; columns: models (accuracy %, and in brackets the answer-language
-    fidelity %: predictions in the question's language), then retrieval recall@k."""
+    fidelity %: predictions in the question's language), then retrieval recall@k when
+    retrieved; then the mean gap to the anchor of the training and the held-out languages."""
     models = list(results)
     first = results[models[0]]
-    head = ["lang", *models, "recall@k"]
+    recall = any(first.get(lang, {}).get("recall") is not None for lang in langs)
+    head = ["lang", *models, *(["recall@k"] if recall else [])]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
-    def cell(s: dict) -> str:
+    def cell(s: dict | None) -> str:
+        if s is None:  # not evaluated (a comparison of runs)
+            return "-"
         fid = f" ({100 * s['fidelity']:.0f})" if "fidelity" in s else ""
         return f"{100 * s['accuracy']:.1f}{fid}"
 
-    for lang in [anchor, *train, *heldout]:
+    for lang in langs:
         tag = f"{lang} (held out)" if lang in heldout else lang
-        accs = [cell(results[m][lang]) for m in models]
-        lines.append(f"| {tag} | " + " | ".join(accs) + f" | {100 * first[lang]['recall']:.1f} |")
-    for label, langs in (("gap to en, train langs", train), ("gap to en, held-out", heldout)):
-        gaps = [f"{100 * mean_gap(results[m], langs):.1f}" for m in models]
-        lines.append(f"| **{label}** | " + " | ".join(gaps) + " | |")
+        cells = [cell(results[m].get(lang)) for m in models]
+        if recall:
+            cells.append(_pct(first.get(lang, {}).get("recall")))
+        lines.append(f"| {tag} | " + " | ".join(cells) + " |")
+    if anchor in langs:
+        for label, some in ((f"gap to {anchor}, train langs", train),
+                            (f"gap to {anchor}, held-out", heldout)):
+            some = [lang for lang in some if lang in langs]
+            if some:
+                gaps = [_pct(mean_gap(results[m], some)) for m in models]
+                lines.append(f"| **{label}** | " + " | ".join(gaps) + " |" + " |" * recall)
     return "\n".join(lines)
 
 
@@ -57,28 +74,28 @@ def _figure(path: Path, size: tuple[float, float], rows: int = 1) -> Iterator[An
     plt.close(fig)
 
 
-def plot(results: dict[str, dict[str, dict]], langs: list[str], heldout: list[str], path: Path
-         ) -> Path:
+def plot(results: dict[str, dict[str, dict]], langs: list[str], heldout: list[str], path: Path,
+         name: str = "rag") -> Path:
     """Grouped bars per language and model: accuracy with 95% intervals, then (when scored)
     answer-language fidelity."""
     width, x = 0.8 / len(results), np.arange(len(langs))
-    fid = all("fidelity" in s[lang] for s in results.values() for lang in langs)
+    fid = all("fidelity" in s[lang] for s in results.values() for lang in langs if lang in s)
     ticks = [f"{lang}\n(held out)" if lang in heldout else lang for lang in langs]
     with _figure(path, (max(6, len(langs) * 0.9), 7 if fid else 4), 2 if fid else 1) as axes:
         ax, fax = (axes if fid else (axes, None))
         for i, (model, scores) in enumerate(results.items()):
             at = x + (i - (len(results) - 1) / 2) * width
-            acc = np.array([scores[lang]["accuracy"] for lang in langs])
-            err = np.array([[acc[j] - scores[lang]["ci_low"], scores[lang]["ci_high"] - acc[j]]
-                            for j, lang in enumerate(langs)]).T
+            s = [scores.get(lang, NAN) for lang in langs]
+            acc = np.array([x["accuracy"] for x in s])
+            err = np.array([[a - x["ci_low"], x["ci_high"] - a]
+                            for a, x in zip(acc, s, strict=True)]).T
             ax.bar(at, 100 * acc, width, yerr=100 * err, label=model, capsize=2)
             if fax is not None:
-                fax.bar(at, [100 * scores[lang]["fidelity"] for lang in langs], width,
-                        label=model)
+                fax.bar(at, [100 * x["fidelity"] for x in s], width, label=model)
         ax.set_xticks(x, ticks)
-        ax.set_ylabel("exact-match accuracy (%)")
+        ax.set_ylabel("accuracy (%)")
         ax.set_ylim(0, 105)
-        ax.set_title("RAG accuracy per language (95% Wilson intervals)")
+        ax.set_title(f"{name}: accuracy per language (95% Wilson intervals)")
         if fax is not None:
             fax.set_xticks(x, ticks)
             fax.set_ylabel("answers in the question's language (%)")
@@ -108,29 +125,32 @@ def plot_losses(logs: dict[str, Path], path: Path) -> Path:
     return path
 
 
-def write(results: dict[str, dict[str, dict]], out: Path, anchor: str, train: list[str],
+def write(results: dict[str, dict[str, dict]], out: Path, langs: list[str], anchor: str,
           heldout: list[str], meta: dict, diffs: dict[str, dict] | None = None
           ) -> dict[str, str]:
-    """results.json, report.md and accuracy.png; `diffs`: paired differences between the
-    models (`eval/paired.py`), when more than one was evaluated."""
+    """results.json (lm-eval-like: per model and language), report.md and accuracy.png of one
+    benchmark; `diffs`: paired differences between the models (`eval/paired.py`)."""
     out.mkdir(parents=True, exist_ok=True)
+    name = meta.get("benchmark", "rag")
     (out / "results.json").write_text(json.dumps(
         {"meta": meta, "models": results, "paired": diffs or {}}, indent=2))
-    md = table(results, anchor, train, heldout)
+    train = [lang for lang in langs if lang != anchor and lang not in heldout]
+    md = table(results, langs, anchor, train, heldout)
     consistency = ["| lang | " + " | ".join(results) + " |", "|" + "---|" * (len(results) + 1)]
-    consistency += [f"| {lang} | " + " | ".join(f"{100 * r[lang]['consistency']:.1f}"
+    consistency += [f"| {lang} | " + " | ".join(_pct(r[lang].get("consistency"))
                                                 for r in results.values()) + " |"
-                    for lang in [*train, *heldout]]
+                    for lang in langs if lang != anchor]
+    metric = "exact match" if meta.get("kind", "generate") == "generate" else "accuracy"
     (out / "report.md").write_text(
-        "# RAG accuracy per language (exact match, %; in brackets: answer-language fidelity, "
-        "the % of predictions in the question's language)\n\n" + md
+        f"# {name}: accuracy per language ({metric}, %; in brackets, when judged: "
+        "answer-language fidelity, the % of predictions in the question's language)\n\n" + md
         + "\n\n![accuracy](accuracy.png)"
-        f"\n\n## Consistency with {anchor} (%: questions right or wrong in both)\n\n"
-        + "\n".join(consistency) + "\n"
+        + (f"\n\n## Consistency with {anchor} (%: questions right or wrong in both)\n\n"
+           + "\n".join(consistency) + "\n" if anchor in langs else "\n")
         + (f"\n## Paired differences (accuracy points on the same questions; 95% paired "
            f"bootstrap interval; exact McNemar p)\n\n"
-           f"{paired.table(diffs, [anchor, *train, *heldout], heldout)}\n" if diffs else "")
+           f"{paired.table(diffs, langs, heldout)}\n" if diffs else "")
     )
-    plot(results, [anchor, *train, *heldout], heldout, out / "accuracy.png")
+    plot(results, langs, heldout, out / "accuracy.png", name)
     return {"results": str(out / "results.json"), "report": str(out / "report.md"),
             "plot": str(out / "accuracy.png"), "table": md}

@@ -1,110 +1,178 @@
-"""The evaluate stage: per-language RAG accuracy of one or more models on the test groups."""
+"""The evaluate stage: every configured benchmark, every model, every language, streamed.
+
+Per benchmark (`eval/benchmarks/`): its rows come from Ray Data readers, RAG rows retrieve
+their passages (one shared index), then every model answers (generation, or continuation
+log-likelihoods for multiple choice) in one actor pool holding them all, in one streaming pass
+whose rows carry every model's answer; Ray Data writes them to `<out>/<benchmark>/predictions/`,
+and the driver only gets counts (`aggregate.py`): per-language accuracy with intervals, recall@k,
+answer-language fidelity, gap to English, consistency, and paired differences between models.
+"""
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from ray_align.config import Config
-from ray_align.data.groups import read_groups
-from ray_align.data.schema import Split, split_of
-from ray_align.eval import report
+from ray_align.config import BenchmarkSpec, Config, ConfigError
+from ray_align.data.schema import Split
+from ray_align.eval import aggregate, report
+from ray_align.eval.benchmarks import Benchmark, get_benchmark
 from ray_align.eval.fidelity import get_judge
 from ray_align.eval.generation import Generator
-from ray_align.eval.paired import paired
+from ray_align.eval.loglik import LoglikScorer
 from ray_align.eval.retrieval import Retriever, build_index
-from ray_align.eval.scoring import exact_match, per_language
 from ray_align.runtime import StageResult, init_ray
 from ray_align.workdir import require
 
+if TYPE_CHECKING:
+    import ray.data
 
-def eval_rows(cfg: Config, split: Split = "test") -> tuple[list[dict], list[str]]:
-    """(questions, retrieval corpus): the first `per_lang` groups of `split` that have every
-    language, one row per group and language; the corpus is every distinct English context
-    passage."""
-    langs = cfg.langs.all
-    groups = read_groups(require(cfg.paths.translate.groups, "translate"))
-    corpus = sorted({p for g in groups for p in (g["variants"][0]["context"] or [])})
+
+def benchmark_of(spec: BenchmarkSpec, cfg: Config, split: Split) -> Benchmark:
+    """The adapter of `spec`; `rag` defaults to the translate stage's groups of `split`, the
+    configured languages and `evaluate.per_lang` groups."""
+    cls = get_benchmark(spec.name)
+    if spec.name != "rag":
+        return cls(spec.path, spec.langs, spec.limit, **spec.options)
     t = cfg.translate
-    test = [g for g in groups
-            if split_of(g["group_id"], t.test_fraction, t.validation_fraction) == split
-            and set(langs) <= {v["lang"] for v in g["variants"]}][: cfg.evaluate.per_lang]
-    rows = []
-    for g in test:
-        anchor = g["variants"][0]
-        relevant = [p for p in anchor["context"] or [] if anchor["chosen"] in p]
-        for v in g["variants"]:
-            if v["lang"] in langs:
-                rows.append({"group_id": g["group_id"], "lang": v["lang"], "question": v["prompt"],
-                             "answer": v["chosen"], "relevant": relevant})
-    return rows, corpus
+    path = spec.path or str(require(cfg.paths.translate.groups, "translate"))
+    return cls(path, spec.langs or cfg.langs.all, spec.limit or cfg.evaluate.per_lang,
+               split=split, test_fraction=t.test_fraction,
+               validation_fraction=t.validation_fraction, **spec.options)
 
 
-def score_batch(batch: pa.Table, judge: str, langs: tuple[str, ...]) -> pa.Table:
-    """Exact match, and the answer-language judge's verdict (`fidelity`)."""
-    rows, judged = batch.to_pylist(), get_judge(judge, langs)
-    for r in rows:
-        r["correct"] = exact_match(r["prediction"], r["answer"])
-        r["fidelity"] = judged(r["prediction"], r["lang"])
-    return pa.Table.from_pylist(rows)
+class Answerer:
+    """Ray Data actor: every model of the evaluation, each answering every row (generating, or
+    scoring the choices' log-likelihoods); adds each model's new columns as `<column>/<model>`.
+    One pool holds all the models, so its actors never wait on another pool's."""
+
+    def __init__(self, models: dict[str, str], kind: str, max_new_tokens: int, max_len: int
+                 ) -> None:
+        def scorer(path: str) -> Any:
+            if kind == "generate":
+                return Generator(path, max_new_tokens, max_len)
+            return LoglikScorer(path, max_len, kind)
+
+        self.scorers = {name: scorer(path) for name, path in models.items()}
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        out = batch
+        for name, scorer in self.scorers.items():
+            answered = scorer(batch)
+            for column in answered.column_names[batch.num_columns:]:
+                out = out.append_column(f"{column}/{name}", answered[column])
+        return out
 
 
-def fidelity_judge(cfg: Config) -> str:
+def score_generated(batch: pa.Table, bench: Benchmark, judge: str | None,
+                    langs: tuple[str, ...], models: list[str]) -> pa.Table:
+    """Each model's generated `prediction/<m>` -> `correct/<m>` by the benchmark's rule, and
+    the answer-language judge's verdict `fidelity/<m>` (same / other / none) when judged."""
+    targets, row_langs = batch["target"].to_pylist(), batch["lang"].to_pylist()
+    judged = get_judge(judge, langs) if judge is not None else None
+    for m in models:
+        preds = batch[f"prediction/{m}"].to_pylist()
+        batch = batch.append_column(f"correct/{m}", pa.array(
+            [bench.correct(p, t) for p, t in zip(preds, targets, strict=True)], pa.bool_()))
+        if judged is not None:
+            batch = batch.append_column(f"fidelity/{m}", pa.array(
+                [judged(p, lang) for p, lang in zip(preds, row_langs, strict=True)],
+                pa.string()))
+    return batch
+
+
+def no_hit(batch: pa.Table) -> pa.Table:
+    return batch.append_column("hit", pa.nulls(batch.num_rows, pa.bool_()))
+
+
+def answered(bench: Benchmark, models: dict[str, str], cfg: Config, judge: str | None
+             ) -> ray.data.Dataset:
+    """The benchmark's rows with every model's answer: `prediction/<m>`, `correct/<m>` (and
+    `fidelity/<m>`, or `logliks/<m>`), plus `hit` (recall@k; null without retrieval)."""
+    import ray
+
+    e, pool = cfg.evaluate, ray.data.ActorPoolStrategy(size=cfg.evaluate.concurrency)
+    try:
+        ds = bench.rows()
+    except ValueError as err:  # a missing file, language or column: the user's to fix
+        raise ConfigError(f"evaluate.benchmarks: {bench.name}: {err}") from None
+    if bench.retrieval:  # retrieved first (a benchmark-sized set), its actors then released
+        index = ray.remote(build_index).remote(bench.path)  # embedded once, shared
+        ds = ds.map_batches(Retriever, fn_constructor_kwargs={"index": index, "k": e.k},
+                            batch_size=e.batch_size, batch_format="pyarrow",
+                            compute=pool).materialize()
+    else:
+        ds = ds.map_batches(no_hit, batch_format="pyarrow")
+    ds = ds.map_batches(Answerer, fn_constructor_kwargs={
+        "models": models, "kind": bench.kind, "max_new_tokens": e.max_new_tokens,
+        "max_len": cfg.model.max_len}, batch_size=e.batch_size, batch_format="pyarrow",
+        compute=pool)
+    if bench.kind != "generate":
+        return ds
+    return ds.map_batches(score_generated, fn_kwargs={
+        "bench": bench, "judge": judge, "langs": tuple(cfg.langs.all), "models": list(models)},
+        batch_format="pyarrow")
+
+
+def fidelity_judge(cfg: Config, bench: Benchmark) -> str | None:
+    if not bench.judged:
+        return None
     if cfg.evaluate.fidelity != "auto":
         return cfg.evaluate.fidelity
-    return "cldr" if cfg.source.path is None else "langid"
+    return "cldr" if cfg.source.path is None and bench.name == "rag" else "langid"
+
+
+def evaluate_benchmark(bench: Benchmark, models: dict[str, str], cfg: Config, out: Path,
+                       meta: dict[str, Any]) -> dict[str, Any]:
+    """Answer, write and score one benchmark into `out`; returns its report's outputs."""
+    import ray.data
+
+    judge, names = fidelity_judge(cfg, bench), list(models)
+    predictions = out / "predictions"
+    shutil.rmtree(predictions, ignore_errors=True)
+    answered(bench, models, cfg, judge).write_parquet(str(predictions))
+    written = ray.data.read_parquet(str(predictions))
+    counts = aggregate.joint_counts(written, names, judge is not None)
+    if not counts:
+        raise ValueError(f"evaluate: benchmark {bench.name} has no rows ({bench.path})")
+    anchor = cfg.langs.anchor
+    agreement = aggregate.consistency_counts(written, names, anchor)
+    results = aggregate.per_language(counts, names, judge is not None, anchor,
+                                     cfg.langs.all, agreement)
+    langs = list(results[names[0]])
+    diffs = aggregate.paired(counts, names, judge is not None, langs) if len(names) > 1 else {}
+    n = sum(counts.values())
+    meta = meta | {"benchmark": bench.name, "kind": bench.kind, "path": bench.path,
+                   "questions": n, "fidelity_judge": judge, "langs": langs, "anchor": anchor,
+                   "heldout": [lang for lang in cfg.langs.heldout if lang in langs]}
+    outputs = report.write(results, out, langs, anchor, cfg.langs.heldout, meta, diffs)
+    print(f"[evaluate] {bench.name}: {n} questions in {len(langs)} languages\n\n"
+          f"{outputs['table']}\n\n(report: {outputs['report']})\n", flush=True)
+    for name, scores in results.items():
+        print(f"[evaluate] {bench.name} {name}: " + " ".join(
+            f"{lang} {100 * s['accuracy']:.0f}" for lang, s in scores.items()), flush=True)
+    return outputs
 
 
 def run_evaluate(cfg: Config, models: dict[str, str], out: Path | None = None,
                  split: Split = "test") -> StageResult:
-    """Evaluate each named model (HF path) on every language of the `split` groups; write
-    results, table and plot to `out` (default `eval/`)."""
-    import ray
-
+    """Evaluate each named model (HF path) on every configured benchmark (`evaluate.benchmarks`;
+    RAG on the `split` groups) into `out/<benchmark>/` (default `eval/`)."""
     init_ray(cfg.ray)
-    t0, e = time.time(), cfg.evaluate
-    out = out or cfg.paths.eval
-    rows, corpus = eval_rows(cfg, split)
-    judge = fidelity_judge(cfg)
-    print(f"[evaluate] {len(rows)} questions ({len(rows) // len(cfg.langs.all)} per language), "
-          f"{len(corpus)} passages, models: {', '.join(models)}", flush=True)
-    index = ray.remote(build_index).remote(corpus)  # embedded once, shared by the actors
-    retrieved = (
-        ray.data.from_arrow(pa.Table.from_pylist(rows))
-        .map_batches(Retriever, fn_constructor_kwargs={"index": index, "k": e.k},
-                     batch_size=e.batch_size, batch_format="pyarrow",
-                     compute=ray.data.ActorPoolStrategy(size=e.concurrency))
-        .repartition(max(1, len(rows) // e.batch_size))
-        .materialize()
-    )
-    results, predictions = {}, []
-    for name, path in models.items():
-        scored = retrieved.map_batches(
-            Generator, fn_constructor_kwargs={"model": path, "max_new_tokens": e.max_new_tokens,
-                                              "max_len": cfg.model.max_len},
-            batch_size=e.batch_size, batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=e.concurrency),
-        ).map_batches(score_batch, fn_kwargs={"judge": judge, "langs": tuple(cfg.langs.all)},
-                      batch_format="pyarrow")
-        table = pa.concat_tables(ray.get(scored.to_arrow_refs())).drop_columns(["relevant"])
-        df = table.select(["group_id", "lang", "correct", "hit", "fidelity"]).to_pandas()
-        results[name] = per_language(df, cfg.langs.all, cfg.langs.anchor)
-        predictions.append(table.append_column("model", pa.array([name] * table.num_rows)))
-        print(f"[evaluate] {name}: " + " ".join(
-            f"{lang} {100 * s['accuracy']:.0f}" for lang, s in results[name].items()), flush=True)
-    out.mkdir(parents=True, exist_ok=True)
-    every = pa.concat_tables(predictions)
-    pq.write_table(every, out / "predictions.parquet")
-    meta = {"split": split, "k": e.k, "per_lang": len(rows) // len(cfg.langs.all), "models": models,
-            "fidelity_judge": judge}
-    diffs = paired(every.select(["model", "group_id", "lang", "correct"]).to_pandas(),
-                   cfg.langs.all)
-    outputs = report.write(results, out, cfg.langs.anchor, cfg.langs.train, cfg.langs.heldout,
-                           meta, diffs)
-    print(f"\nRAG exact-match accuracy (%) per language, {meta['per_lang']} questions each "
-          f"(report: {outputs['report']})\n\n{outputs['table']}\n", flush=True)
-    counts = {"questions": len(rows), "seconds": round(time.time() - t0, 1)}
+    t0, out = time.time(), out or cfg.paths.eval
+    meta = {"split": split, "k": cfg.evaluate.k, "models": models}
+    print(f"[evaluate] models: {', '.join(models)}; benchmarks: "
+          f"{', '.join(b.name for b in cfg.evaluate.benchmarks)}", flush=True)
+    outputs: dict[str, Any] = {}
+    for spec in cfg.evaluate.benchmarks:
+        bench = benchmark_of(spec, cfg, split)
+        done = evaluate_benchmark(bench, models, cfg, out / bench.name, meta)
+        outputs |= {f"{bench.name}/{k}": v for k, v in done.items()}
+        if "results" not in outputs:  # the first benchmark's are the stage's own
+            outputs |= done
+    counts = {"benchmarks": len(cfg.evaluate.benchmarks), "seconds": round(time.time() - t0, 1)}
     return StageResult("evaluate", outputs, counts).save(out)

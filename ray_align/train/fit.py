@@ -1,4 +1,4 @@
-"""Driver side: write the plan, give each worker its share, fit a TorchTrainer."""
+"""Driver side: write the plan (each worker streams its own share from it), fit a TorchTrainer."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 from ray_align.config import TrainConfig
 from ray_align.runtime import StageResult
 from ray_align.train.checkpoint import HF, PROGRESS, merge_lora
-from ray_align.train.ingest import rank_share, write_plan
+from ray_align.train.ingest import write_plan
 from ray_align.train.loop import train_loop
 
 # Knobs that may change between a run and its resumption (they do not change the result).
@@ -56,8 +56,7 @@ def fit(
     (each worker reads only its share), and the checkpoints. Rerunning the same run resumes from
     the latest checkpoint (`cfg.resume`); a run whose config, base or data (`data_id`) changed
     is refused. `objectives`: `Composite`'s arguments; default plain SFT."""
-    from ray.data import ExecutionOptions
-    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     objectives = objectives or {"names": ["sft"]}
@@ -70,19 +69,14 @@ def fit(
         print(f"[{name}] resuming from the latest checkpoint in {run_dir}", flush=True)
     if not (run_dir / "plan").exists():
         write_plan(plan, run_dir / "plan")
-    shares = {f"rank{r}": rank_share(run_dir / "plan", r) for r in range(cfg.num_workers)}
     trainer = TorchTrainer(
         train_loop,
         train_loop_config={
             "name": name, "model": model, "train": cfg, "objectives": objectives,
             "max_len": max_len, "micro_batch": micro_batch, "t0": time.time(),
-            "tensorboard": run_dir / "tensorboard",
+            "tensorboard": run_dir / "tensorboard", "plan": (run_dir / "plan").resolve(),
         },
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu),
-        # Each worker reads only its own share (`rank<r>`), in order: nothing to split.
-        datasets=shares,
-        dataset_config=DataConfig(datasets_to_split=[],
-                                  execution_options=ExecutionOptions(preserve_order=True)),
         run_config=RunConfig(
             name=name, storage_path=str(storage),
             checkpoint_config=CheckpointConfig(num_to_keep=cfg.keep_checkpoints),

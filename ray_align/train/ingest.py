@@ -5,15 +5,20 @@ The driver holds counts, never groups or steps: the groups, one copy per epoch, 
 (epoch, `unit_key`) and numbered (`zip` with a range), every unit's rows get their step and
 rank from `slot`, and the `shuffled` baseline pairs the aligned row slots, in order, with each
 epoch's rows in `row_key` order (two more sorts and a zip). The result equals
-`batching.plan_groups` row for row (a test holds them to it); `plan/rank=<r>/` is what worker
-r reads.
+`batching.plan_groups` row for row (a test holds them to it). It comes out in training order,
+and `plan/rank=<r>/` keeps that order in its file names: worker r streams its own files as
+they are, with no sort (`share_rows`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ray_align.batching import PLAN_FIELDS, draw_unit, row_key, slot, steps_per_epoch, unit_key
 from ray_align.config import BatchingConfig
@@ -66,13 +71,29 @@ def plan_dataset(groups: Any, cfg: BatchingConfig, langs: Sequence[str], world: 
     return slots.zip(rows), n
 
 
+def _write_shares(block: pa.Table, path: str) -> pa.Table:
+    """One block of the plan (a contiguous run of it, in training order) -> one file per rank in
+    `rank=<r>/`, named by its first row's (step, unit, k): a rank's files sort in training
+    order, so reading them back in name order needs no sort."""
+    for rank in pc.unique(block["rank"]).to_pylist():
+        part = block.filter(pc.equal(block["rank"], rank))
+        step, unit, k = (part[c][0].as_py() for c in ("step", "unit", "k"))
+        folder = Path(path) / f"rank={rank}"
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(part, folder / f"{step:010d}-{unit:010d}-{k:05d}.parquet")
+    return pa.table({"rows": [block.num_rows]})
+
+
 def write_plan(plan: Any, path: Path) -> None:
-    """Write the plan partitioned by rank (atomically: a crash leaves no half plan)."""
+    """Write the plan (rows in training order) as each rank's files (atomically: a crash leaves
+    no half plan)."""
     import shutil
 
     tmp = path.with_name(path.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    plan.write_parquet(str(tmp), partition_cols=["rank"])
+    tmp.mkdir(parents=True)
+    plan.map_batches(_write_shares, fn_kwargs={"path": str(tmp)}, batch_size=None,
+                     batch_format="pyarrow").materialize()
     tmp.rename(path)
 
 
@@ -81,8 +102,9 @@ def micro_batch(cfg: BatchingConfig) -> int:
     return (cfg.groups_per_batch + 1) * (cfg.include_anchor + cfg.langs_per_group)
 
 
-def rank_share(path: Path, rank: int) -> Any:
-    """Worker `rank`'s rows, in training order."""
-    import ray.data
-
-    return ray.data.read_parquet(str(path / f"rank={rank}")).sort(["step", "unit", "k"])
+def share_rows(path: Path, rank: int) -> Iterator[dict]:
+    """Worker `rank`'s rows, in training order: its files in name order, streamed a record
+    batch at a time (the share is already the worker's own: no Ray Data executor to start)."""
+    for file in sorted((path / f"rank={rank}").glob("*.parquet")):
+        for batch in pq.ParquetFile(file).iter_batches(batch_size=4096):
+            yield from batch.to_pylist()

@@ -19,6 +19,7 @@ import torch
 from ray_align.config import LoraConfig, TrainConfig
 from ray_align.model import load_model, load_tokenizer
 from ray_align.train.checkpoint import checkpoint, restore
+from ray_align.train.ingest import share_rows
 from ray_align.train.metrics import RunMetrics
 from ray_align.train.objectives import Composite, to_device
 from ray_align.train.objectives.base import step_norm
@@ -68,6 +69,9 @@ def steps_of(rows: Iterable[dict], start: int) -> Iterator[tuple[int, int, list[
     for row in rows:
         if row["step"] < start:
             continue
+        if batch and row["step"] < batch[-1]["step"]:
+            raise RuntimeError(f"the plan share is out of order: step {row['step']} after "
+                               f"step {batch[-1]['step']}")
         if batch and row["step"] != batch[-1]["step"]:
             yield batch[-1]["step"], batch[-1]["epoch"], batch
             batch = []
@@ -128,9 +132,8 @@ def train_loop(config: dict[str, Any]) -> None:
               f"{time.time() - config['t0']:.0f} s{resumed}", flush=True)
     t0, tokens, window, first = time.time(), 0, [], progress.step
     watch = RunMetrics(name, rank, config.get("tensorboard"))
-    share = ray.train.get_dataset_shard(f"rank{rank}")
-    for step, epoch, rows in steps_of(share.iter_rows() if progress.step < total else [],
-                                      progress.step):
+    share = share_rows(config["plan"], rank) if progress.step < total else iter(())
+    for step, epoch, rows in steps_of(share, progress.step):
         # Gradient accumulation: DeepSpeed steps the optimizer (and the lr schedule) after the
         # last micro-batch, one optimizer step per plan step; `step_norm` makes the
         # accumulated gradient the whole step's (consistency: within each micro-batch).

@@ -1,0 +1,120 @@
+"""Per-language statistics of evaluated predictions, from counts.
+
+The predictions of a benchmark are one row per (item, language) with a column set per model
+(`correct/<model>`, and for generated answers `fidelity/<model>`), so every statistic comes
+from counts that Ray Data computes next to the data (`tally`): the driver never holds the
+predictions. Accuracy and recall per language and model come from the joint counts of
+(language, hit, each model's correctness and fidelity), and so do the paired comparisons (the
+discordant counts of two models); consistency with the anchor language needs each item's
+languages together (one group-by on the item id).
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from ray_align.data.tally import tally
+from ray_align.eval.paired import compare_counts
+from ray_align.eval.scoring import wilson
+
+if TYPE_CHECKING:
+    import ray.data
+
+Counts = dict[tuple, int]
+
+
+def keys(models: list[str], fidelity: bool) -> list[str]:
+    """The columns a benchmark's predictions are counted by."""
+    return ["lang", "hit", *(f"correct/{m}" for m in models),
+            *((f"fidelity/{m}" for m in models) if fidelity else ())]
+
+
+def joint_counts(predictions: ray.data.Dataset, models: list[str], fidelity: bool) -> Counts:
+    return tally(predictions, keys(models, fidelity))
+
+
+def _agreement(rows: pa.Table, models: list[str], anchor: str) -> pa.Table:
+    """map_groups over one item's languages: (lang, model, agree) for each non-anchor language
+    (agree: its correctness equals the anchor language's; the item must have the anchor)."""
+    langs = rows["lang"].to_pylist()
+    out: dict[str, list] = {"lang": [], "model": [], "agree": []}
+    if anchor in langs:
+        at = langs.index(anchor)
+        for m in models:
+            correct = rows[f"correct/{m}"].to_pylist()
+            for lang, ok in zip(langs, correct, strict=True):
+                out["lang"].append(lang)
+                out["model"].append(m)
+                out["agree"].append(ok == correct[at])
+    return pa.table({"lang": pa.array(out["lang"], pa.string()),
+                     "model": pa.array(out["model"], pa.string()),
+                     "agree": pa.array(out["agree"], pa.bool_())})
+
+
+def consistency_counts(predictions: ray.data.Dataset, models: list[str], anchor: str) -> Counts:
+    """(lang, model, agree) -> items: agreement of each language with the anchor's."""
+    cols = ["id", "lang", *(f"correct/{m}" for m in models)]
+    agree = predictions.select_columns(cols).groupby("id").map_groups(
+        _agreement, fn_kwargs={"models": models, "anchor": anchor}, batch_format="pyarrow")
+    return tally(agree, ["lang", "model", "agree"])
+
+
+def order_langs(seen: set[str], configured: list[str]) -> list[str]:
+    """The configured languages that were evaluated, in config order, then any others."""
+    return [lang for lang in configured if lang in seen] + sorted(seen - set(configured))
+
+
+def per_language(counts: Counts, models: list[str], fidelity: bool, anchor: str,
+                 configured: list[str], agreement: Counts | None = None
+                 ) -> dict[str, dict[str, dict[str, Any]]]:
+    """model -> language -> n, accuracy with its 95% Wilson interval, recall@k (null without
+    retrieval), gap to the anchor language (null if it was not evaluated), consistency with the
+    anchor, and for generated answers fidelity (answers in the question's language) and
+    other_lang (in another configured language)."""
+    names = keys(models, fidelity)
+    rows = [(dict(zip(names, key, strict=True)), n) for key, n in counts.items()]
+    langs = order_langs({r["lang"] for r, _ in rows}, configured)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for m in models:
+        out[m] = {}
+        for lang in langs:
+            part = [(r, n) for r, n in rows if r["lang"] == lang]
+            n = sum(k for _, k in part)
+            correct = sum(k for r, k in part if r[f"correct/{m}"])
+            hits = [(r["hit"], k) for r, k in part if r["hit"] is not None]
+            low, high = wilson(correct, n)
+            s: dict[str, Any] = {"n": n, "accuracy": correct / n if n else 0.0,
+                                 "ci_low": low, "ci_high": high,
+                                 "recall": sum(k for h, k in hits if h) / n if hits else None}
+            if fidelity:
+                for field, verdict in (("fidelity", "same"), ("other_lang", "other")):
+                    s[field] = sum(k for r, k in part if r[f"fidelity/{m}"] == verdict) / n
+            if agreement is not None:
+                total = sum(k for (lg, mm, _), k in agreement.items() if (lg, mm) == (lang, m))
+                agreed = agreement.get((lang, m, True), 0)
+                s["consistency"] = agreed / total if total else None
+            out[m][lang] = s
+        ref = out[m].get(anchor)
+        for s in out[m].values():
+            s["gap"] = ref["accuracy"] - s["accuracy"] if ref else None
+    return out
+
+
+def paired(counts: Counts, models: list[str], fidelity: bool, langs: list[str]
+           ) -> dict[str, dict[str, dict]]:
+    """For every two models in order, "<later> - <earlier>" -> language -> `compare_counts`
+    over the items both answered (all of them: each row holds every model's answer)."""
+    names = keys(models, fidelity)
+    rows = [(dict(zip(names, key, strict=True)), n) for key, n in counts.items()]
+    out: dict[str, dict[str, dict]] = {}
+    for a, b in combinations(models, 2):
+        out[f"{b} - {a}"] = {}
+        for lang in langs:
+            part = [(r, n) for r, n in rows if r["lang"] == lang]
+            only_a = sum(n for r, n in part if r[f"correct/{a}"] and not r[f"correct/{b}"])
+            only_b = sum(n for r, n in part if r[f"correct/{b}"] and not r[f"correct/{a}"])
+            out[f"{b} - {a}"][lang] = compare_counts(sum(n for _, n in part), only_a, only_b)
+    return out

@@ -1,0 +1,127 @@
+"""Continuation log-likelihoods with a Hugging Face causal LM (lm-eval-harness's
+`loglikelihood`): a function, and the Ray Data actor that scores `choice` and `loglik`
+benchmark rows (see `ray_align.eval.benchmarks.base`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import torch
+
+from ray_align.eval.benchmarks.base import Kind
+from ray_align.model import load_model, load_tokenizer
+
+Pair = tuple[list[int], list[int]]
+
+
+def encode_pair(tokenizer: Any, context: str, continuation: str) -> Pair:
+    """(context tokens, continuation tokens) as lm-eval encodes them: the context's trailing
+    spaces move to the continuation, context + continuation is encoded whole, and the
+    continuation's tokens are those after the context's own encoding. An empty context is the
+    BOS token (EOS if the tokenizer has none)."""
+    prefix = tokenizer.bos_token_id
+    prefix = tokenizer.eos_token_id if prefix is None else prefix
+    if not context:  # lm-eval: the prefix token as context
+        return [prefix], tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    spaces = len(context) - len(context.rstrip())
+    if spaces:
+        context, continuation = context[:-spaces], context[-spaces:] + continuation
+    whole = tokenizer(context + continuation)["input_ids"]
+    ctx = tokenizer(context)["input_ids"]
+    return ctx or [prefix], whole[len(ctx):]
+
+
+def _fit(ctx: list[int], cont: list[int], max_len: int) -> Pair:
+    """A continuation longer than `max_len` tokens is scored on its last `max_len` (its head
+    becomes context) rather than failing the batch: lm-eval asserts instead."""
+    return (ctx + cont[:-max_len], cont[-max_len:]) if len(cont) > max_len else (ctx, cont)
+
+
+def _window(ctx: list[int], cont: list[int], max_len: int) -> list[int]:
+    """The model input: context + continuation less its last token, left-truncated to
+    `max_len` tokens (lm-eval: the last max_len + 1 tokens, less the last)."""
+    if not cont:
+        raise ValueError("empty continuation")
+    return (ctx + cont)[-(max_len + 1):][:-1]
+
+
+@torch.inference_mode()
+def continuation_logprobs(model: Any, tokenizer: Any, pairs: list[tuple[str, str]],
+                          max_len: int, batch_size: int = 16) -> list[tuple[float, bool]]:
+    """For each (context, continuation): the sum of the continuation tokens' log-probs given
+    the context, and whether every one of them is the model's argmax (is_greedy); a
+    continuation over `max_len` tokens is scored on its last `max_len`.
+
+    One forward pass per distinct model input (the choices of a multiple-choice question
+    that are one token long share theirs, as in lm-eval), `batch_size` inputs at a time,
+    longest first, padded on the right."""
+    encoded = [_fit(*encode_pair(tokenizer, c, x), max_len) for c, x in pairs]
+    inputs = [tuple(_window(ctx, cont, max_len)) for ctx, cont in encoded]
+    users: dict[tuple[int, ...], list[int]] = {}
+    for i, x in enumerate(inputs):
+        users.setdefault(x, []).append(i)
+    distinct = sorted(users, key=len, reverse=True)
+    out: list[tuple[float, bool]] = [(0.0, False)] * len(pairs)
+    for start in range(0, len(distinct), batch_size):
+        chunk = distinct[start: start + batch_size]
+        logits = _forward(model, tokenizer, chunk)
+        for row, x in enumerate(chunk):
+            for i in users[x]:
+                out[i] = _score(logits[row, : len(x)], encoded[i][1])
+    return out
+
+
+def _forward(model: Any, tokenizer: Any, inputs: list[tuple[int, ...]]) -> torch.Tensor:
+    """Logits of one forward pass over `inputs`, padded on the right."""
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids = torch.full((len(inputs), max(map(len, inputs))), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, x in enumerate(inputs):
+        ids[row, : len(x)] = torch.tensor(x)
+        mask[row, : len(x)] = 1
+    return model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+
+
+def _score(logits: torch.Tensor, cont: list[int]) -> tuple[float, bool]:
+    """(sum of the log-probs of `cont`, is it greedy) from an input's unpadded logits, whose
+    last len(cont) positions predict it."""
+    logp = logits[-len(cont):].float().log_softmax(-1)
+    target = torch.tensor(cont, device=logp.device)
+    total = logp.gather(-1, target[:, None]).sum().item()
+    return total, bool((logp.argmax(-1) == target).all())
+
+
+class LoglikScorer:
+    """Ray Data actor: one model; scores `ROW` rows of a `choice` or `loglik` benchmark,
+    adding `prediction`, `logliks` (one per choice) and `correct`."""
+
+    def __init__(self, model: str, max_len: int, kind: Kind, batch_size: int = 16) -> None:
+        if kind not in ("choice", "loglik"):
+            raise ValueError(f"LoglikScorer scores choice and loglik rows, not {kind!r}")
+        self.tokenizer = load_tokenizer(model)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model = load_model(model).to(device).eval()
+        self.max_len, self.kind, self.batch_size = max_len, kind, batch_size
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        prompts, targets = batch["prompt"].to_pylist(), batch["target"].to_pylist()
+        choices = batch["choices"].to_pylist()
+        pairs = [(p, c) for p, cs in zip(prompts, choices, strict=True) for c in cs]
+        scores = iter(continuation_logprobs(self.model, self.tokenizer, pairs, self.max_len,
+                                            self.batch_size))
+        predictions, logliks, correct = [], [], []
+        for cs, target in zip(choices, targets, strict=True):
+            scored = [next(scores) for _ in cs]
+            logliks.append([s for s, _ in scored])
+            if self.kind == "choice":
+                best = max(range(len(cs)), key=lambda i: scored[i][0])  # first of ties
+                predictions.append(cs[best])
+                correct.append(cs[best] == target)
+            else:  # choices == [target]
+                predictions.append(target if scored[0][1] else "")
+                correct.append(scored[0][1])
+        return (batch.append_column("prediction", pa.array(predictions, pa.string()))
+                .append_column("logliks", pa.array(logliks, pa.list_(pa.float64())))
+                .append_column("correct", pa.array(correct, pa.bool_())))
