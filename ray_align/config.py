@@ -310,13 +310,26 @@ class EvalConfig(Strict):
     fidelity: Literal["auto", "cldr", "langid"] = "auto"
     benchmarks: list[BenchmarkSpec] = Field(default_factory=lambda: [BenchmarkSpec()],
                                             min_length=1)
+    # Who generates answers: Hugging Face actors (`hf`) or vLLM through ray.data.llm (`vllm`,
+    # engine settings in `vllm`: eval/vllm_generation.py). Choices are always scored by hf.
+    generator: Literal["hf", "vllm"] = "hf"
+    vllm: dict[str, Any] = {}
 
     @model_validator(mode="after")
     def _distinct(self) -> EvalConfig:
         names = [b.name for b in self.benchmarks]
         if len(set(names)) < len(names):  # each writes eval/<name>/
             raise ValueError(f"benchmarks: each name once, not {names}")
+        self.vllm_options()
         return self
+
+    def vllm_options(self) -> Any:
+        from ray_align.eval.vllm_generation import VLLMGeneration
+
+        try:
+            return VLLMGeneration.model_validate(self.vllm)
+        except ValidationError as e:
+            raise _option_error("vllm", e) from None
 
 
 def _number(value: Any) -> Any:

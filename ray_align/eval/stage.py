@@ -2,7 +2,8 @@
 
 Per benchmark (`eval/benchmarks/`): its rows come from Ray Data readers, RAG rows retrieve
 their passages (one shared index), then every model answers (generation, or continuation
-log-likelihoods for multiple choice) in one actor pool holding them all, in one streaming pass
+log-likelihoods for multiple choice) in one actor pool holding them all (or, generating with
+`evaluate.generator: vllm`, one `ray.data.llm` engine per model), in one streaming pass
 whose rows carry every model's answer; Ray Data writes them to `<out>/<benchmark>/predictions/`,
 and the driver only gets counts (`aggregate.py`): per-language accuracy with intervals, recall@k,
 answer-language fidelity, gap to English, consistency, and paired differences between models.
@@ -19,7 +20,7 @@ import pyarrow as pa
 
 from ray_align.config import BenchmarkSpec, Config, ConfigError
 from ray_align.data.schema import Split
-from ray_align.eval import aggregate, report
+from ray_align.eval import aggregate, report, vllm_generation
 from ray_align.eval.benchmarks import Benchmark, get_benchmark
 from ray_align.eval.fidelity import get_judge
 from ray_align.eval.generation import Generator
@@ -107,10 +108,14 @@ def answered(bench: Benchmark, models: dict[str, str], cfg: Config, judge: str |
                             compute=pool).materialize()
     else:
         ds = ds.map_batches(no_hit, batch_format="pyarrow")
-    ds = ds.map_batches(Answerer, fn_constructor_kwargs={
-        "models": models, "kind": bench.kind, "max_new_tokens": e.max_new_tokens,
-        "max_len": cfg.model.max_len}, batch_size=e.batch_size, batch_format="pyarrow",
-        compute=pool)
+    if bench.kind == "generate" and e.generator == "vllm":
+        for name, path in models.items():  # one engine per model, each streaming its answers
+            ds = vllm_generation.generate(ds, name, path, e.vllm_options(), e.max_new_tokens)
+    else:
+        ds = ds.map_batches(Answerer, fn_constructor_kwargs={
+            "models": models, "kind": bench.kind, "max_new_tokens": e.max_new_tokens,
+            "max_len": cfg.model.max_len}, batch_size=e.batch_size, batch_format="pyarrow",
+            compute=pool)
     if bench.kind != "generate":
         return ds
     return ds.map_batches(score_generated, fn_kwargs={
@@ -138,7 +143,8 @@ def evaluate_benchmark(bench: Benchmark, models: dict[str, str], cfg: Config, ou
     written = ray.data.read_parquet(str(predictions))
     counts = aggregate.joint_counts(written, names, judge is not None)
     if not counts:
-        raise ValueError(f"evaluate: benchmark {bench.name} has no rows ({bench.path})")
+        raise ConfigError(f"evaluate.benchmarks: {bench.name} has no rows to evaluate "
+                          f"({bench.path})")
     anchor = cfg.langs.anchor
     agreement = aggregate.consistency_counts(written, names, anchor)
     results = aggregate.per_language(counts, names, judge is not None, anchor,
@@ -146,6 +152,9 @@ def evaluate_benchmark(bench: Benchmark, models: dict[str, str], cfg: Config, ou
     langs = list(results[names[0]])
     diffs = aggregate.paired(counts, names, judge is not None, langs) if len(names) > 1 else {}
     n = sum(counts.values())
+    if bench.kind == "generate" and cfg.evaluate.generator == "vllm":
+        meta = meta | {"engine_errors": {m: int(written.sum(f"engine_errors/{m}") or 0)
+                                         for m in names}}
     meta = meta | {"benchmark": bench.name, "kind": bench.kind, "path": bench.path,
                    "questions": n, "fidelity_judge": judge, "langs": langs, "anchor": anchor,
                    "heldout": [lang for lang in cfg.langs.heldout if lang in langs]}

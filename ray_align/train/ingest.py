@@ -5,8 +5,8 @@ The driver holds counts, never groups or steps: the groups, one copy per epoch, 
 (epoch, `unit_key`) and numbered (`zip` with a range), every unit's rows get their step and
 rank from `slot`, and the `shuffled` baseline pairs the aligned row slots, in order, with each
 epoch's rows in `row_key` order (two more sorts and a zip). The result equals
-`batching.plan_groups` row for row (a test holds them to it). It comes out in training order,
-and `plan/rank=<r>/` keeps that order in its file names: worker r streams its own files as
+`batching.plan_groups` row for row (a test holds them to it). `plan/rank=<r>/` holds worker
+r's rows in files whose names sort in training order: the worker streams its own files as
 they are, with no sort (`share_rows`).
 """
 
@@ -72,15 +72,21 @@ def plan_dataset(groups: Any, cfg: BatchingConfig, langs: Sequence[str], world: 
 
 
 def _write_shares(block: pa.Table, path: str) -> pa.Table:
-    """One block of the plan (a contiguous run of it, in training order) -> one file per rank in
-    `rank=<r>/`, named by its first row's (step, unit, k): a rank's files sort in training
-    order, so reading them back in name order needs no sort."""
+    """Plan rows -> each rank's files in `rank=<r>/`: its rows sorted by (step, unit, k), one
+    file per run of consecutive steps, named by its first row's (step, unit, k). Every rank has
+    rows at every step, so however the rows were cut into blocks, a rank's files sort by name
+    into training order and reading them back needs no sort."""
     for rank in pc.unique(block["rank"]).to_pylist():
-        part = block.filter(pc.equal(block["rank"], rank))
-        step, unit, k = (part[c][0].as_py() for c in ("step", "unit", "k"))
+        part = block.filter(pc.equal(block["rank"], rank)).sort_by(
+            [("step", "ascending"), ("unit", "ascending"), ("k", "ascending")])
+        steps = part["step"].to_numpy()
+        cuts = [0, *(i for i in range(1, len(steps)) if steps[i] > steps[i - 1] + 1), len(steps)]
         folder = Path(path) / f"rank={rank}"
         folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(part, folder / f"{step:010d}-{unit:010d}-{k:05d}.parquet")
+        for a, b in zip(cuts, cuts[1:], strict=False):
+            run = part.slice(a, b - a)
+            step, unit, k = (run[c][0].as_py() for c in ("step", "unit", "k"))
+            pq.write_table(run, folder / f"{step:010d}-{unit:010d}-{k:05d}.parquet")
     return pa.table({"rows": [block.num_rows]})
 
 
