@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,17 +31,16 @@ def _free_port() -> int:
 
 def _stop(tmp: str) -> None:
     """Kill the head's processes by pid (`ray stop` would kill every Ray on the machine,
-    the test session's own included), until none is left (one may still be starting)."""
+    the test session's own included), until none is left (one may still be starting). Found
+    by their full command lines (`ps` cuts them to 80 columns when piped: the head survived)."""
     for _ in range(30):
-        out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-        pids = [int(pid) for pid, _, args in (line.strip().partition(" ")
-                                              for line in out.splitlines())
-                if tmp in args and int(pid) != os.getpid()]
-        if not pids:
+        procs = [p for p in psutil.process_iter(["pid", "cmdline"])
+                 if p.info["pid"] != os.getpid() and tmp in " ".join(p.info["cmdline"] or [])]
+        if not procs:
             return
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 9)
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
         time.sleep(1)
 
 

@@ -79,13 +79,10 @@ CARRY = [f.name for f in ANSWER]
 MAX_ERROR = 200  # characters of an engine error kept in `error`
 
 
-class VLLMOptions(Options):
-    """Options of the `vllm` backend (see the module docstring)."""
+class EngineOptions(Options):
+    """A `ray.data.llm` vLLM engine's settings (this backend's, and evaluate's `vllm`
+    generator's): see the module docstring."""
 
-    model: str
-    prompt: str = DEFAULT_PROMPT
-    lang_names: dict[str, str] = {}
-    max_new_tokens: int = Field(256, gt=0)
     max_model_len: int | None = Field(None, gt=0)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     tensor_parallel_size: int = Field(1, gt=0)
@@ -96,6 +93,15 @@ class VLLMOptions(Options):
     engine_kwargs: dict[str, Any] = {}
     env_vars: dict[str, str] = {}
     placement_group_config: dict[str, Any] | None = None
+
+
+class VLLMOptions(EngineOptions):
+    """Options of the `vllm` backend (see the module docstring)."""
+
+    model: str
+    prompt: str = DEFAULT_PROMPT
+    lang_names: dict[str, str] = {}
+    max_new_tokens: int = Field(256, gt=0)
     fold_partitions: int | None = Field(None, gt=0)
 
     @field_validator("prompt")
@@ -237,9 +243,9 @@ def no_targets(batch: pa.Table) -> pa.Table:
     return empty
 
 
-def processor_config(options: VLLMOptions, context: int) -> Any:
-    """The `vLLMEngineProcessorConfig`: engine only (no chat-template, tokenize, detokenize
-    stages: see the module docstring), greedy, errors kept per request."""
+def processor_config(options: EngineOptions, model: str, context: int) -> Any:
+    """The `vLLMEngineProcessorConfig` of `model`: engine only (no chat-template, tokenize,
+    detokenize stages: see the module docstring), errors kept per request."""
     from ray.data.llm import vLLMEngineProcessorConfig
 
     o = options
@@ -248,7 +254,7 @@ def processor_config(options: VLLMOptions, context: int) -> Any:
               **o.engine_kwargs}
     bundle = {"CPU": o.num_cpus, **({"GPU": o.num_gpus} if o.num_gpus else {})}
     return vLLMEngineProcessorConfig(
-        model_source=o.model, engine_kwargs=engine, batch_size=o.batch_size,
+        model_source=model, engine_kwargs=engine, batch_size=o.batch_size,
         concurrency=o.concurrency, max_concurrent_batches=o.max_concurrent_batches,
         placement_group_config=o.placement_group_config or {"bundle_per_worker": bundle},
         runtime_env={"env_vars": dict(o.env_vars)} if o.env_vars else None,
@@ -269,7 +275,8 @@ def translate(sources: ray.data.Dataset, job: Job, options: VLLMOptions) -> ray.
     if options.max_new_tokens >= context:
         raise ValueError(f"max_new_tokens={options.max_new_tokens} leaves no room for a prompt "
                          f"in a context of {context} tokens (translate.options.max_model_len)")
-    processor = build_processor(processor_config(options, context), postprocess=answer)
+    processor = build_processor(processor_config(options, options.model, context),
+                                postprocess=answer)
     reqs = sources.map_batches(make_requests, fn_kwargs={"job": job, "options": options,
                                                     "context": context},
                                batch_format="pyarrow")
