@@ -303,7 +303,7 @@ class EvalConfig(Strict):
     per_lang: int = Field(100, gt=0)  # questions per language (a fixed sample of test groups)
     max_new_tokens: int = Field(16, gt=0)
     batch_size: int = Field(64, gt=0)
-    concurrency: int = Field(2, gt=0)  # retriever actors, and generator actors per model
+    concurrency: int = Field(2, gt=0)  # retriever actors, and answering actors (all models each)
     # Is the prediction in the question's language? `cldr`: a lookup in the demo world's CLDR
     # names; `langid`: py3langid restricted to the configured languages; `auto`: cldr for the
     # demo world (source.path null), langid otherwise.
