@@ -37,8 +37,9 @@ def joint_counts(predictions: ray.data.Dataset, models: list[str], fidelity: boo
 
 
 def _agreement(rows: pa.Table, models: list[str], anchor: str) -> pa.Table:
-    """map_groups over one item's languages: (lang, model, agree) for each non-anchor language
-    (agree: its correctness equals the anchor language's; the item must have the anchor)."""
+    """map_groups over one item's languages: (lang, model, agree) for each of its languages,
+    the anchor's own included (agree: its correctness equals the anchor language's; an item
+    without the anchor gives none)."""
     langs = rows["lang"].to_pylist()
     out: dict[str, list] = {"lang": [], "model": [], "agree": []}
     if anchor in langs:
@@ -62,6 +63,17 @@ def consistency_counts(predictions: ray.data.Dataset, models: list[str], anchor:
     return tally(agree, ["lang", "model", "agree"])
 
 
+def _by_lang(counts: Counts, models: list[str], fidelity: bool
+             ) -> dict[str, list[tuple[dict[str, Any], int]]]:
+    """`joint_counts` as language -> [(its key columns by name, count)]."""
+    names = keys(models, fidelity)
+    out: dict[str, list[tuple[dict[str, Any], int]]] = {}
+    for key, n in counts.items():
+        row = dict(zip(names, key, strict=True))
+        out.setdefault(row["lang"], []).append((row, n))
+    return out
+
+
 def order_langs(seen: set[str], configured: list[str]) -> list[str]:
     """The configured languages that were evaluated, in config order, then any others."""
     return [lang for lang in configured if lang in seen] + sorted(seen - set(configured))
@@ -74,14 +86,13 @@ def per_language(counts: Counts, models: list[str], fidelity: bool, anchor: str,
     retrieval), gap to the anchor language (null if it was not evaluated), consistency with the
     anchor, and for generated answers fidelity (answers in the question's language) and
     other_lang (in another configured language)."""
-    names = keys(models, fidelity)
-    rows = [(dict(zip(names, key, strict=True)), n) for key, n in counts.items()]
-    langs = order_langs({r["lang"] for r, _ in rows}, configured)
+    by_lang = _by_lang(counts, models, fidelity)
+    langs = order_langs(set(by_lang), configured)
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for m in models:
         out[m] = {}
         for lang in langs:
-            part = [(r, n) for r, n in rows if r["lang"] == lang]
+            part = by_lang[lang]
             n = sum(k for _, k in part)
             correct = sum(k for r, k in part if r[f"correct/{m}"])
             hits = [(r["hit"], k) for r, k in part if r["hit"] is not None]
@@ -107,13 +118,12 @@ def paired(counts: Counts, models: list[str], fidelity: bool, langs: list[str]
            ) -> dict[str, dict[str, dict]]:
     """For every two models in order, "<later> - <earlier>" -> language -> `compare_counts`
     over the items both answered (all of them: each row holds every model's answer)."""
-    names = keys(models, fidelity)
-    rows = [(dict(zip(names, key, strict=True)), n) for key, n in counts.items()]
+    by_lang = _by_lang(counts, models, fidelity)
     out: dict[str, dict[str, dict]] = {}
     for a, b in combinations(models, 2):
         out[f"{b} - {a}"] = {}
         for lang in langs:
-            part = [(r, n) for r, n in rows if r["lang"] == lang]
+            part = by_lang.get(lang, [])
             only_a = sum(n for r, n in part if r[f"correct/{a}"] and not r[f"correct/{b}"])
             only_b = sum(n for r, n in part if r[f"correct/{b}"] and not r[f"correct/{a}"])
             out[f"{b} - {a}"][lang] = compare_counts(sum(n for _, n in part), only_a, only_b)

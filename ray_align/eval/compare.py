@@ -56,8 +56,7 @@ def run_report(runs: list[str], out: str | Path) -> dict[str, Any]:
             langs += [lang for lang in meta.get("langs") or next(iter(data["models"].values()))
                       if lang not in langs]
             models |= {f"{run}/{m}": scores for m, scores in data["models"].items()}
-        train = [lang for lang in langs if lang != anchor and lang not in heldout]
-        table = report.table(models, langs, anchor, train, heldout)
+        table = report.table(models, langs, anchor, heldout)
         report.plot(models, langs, heldout, out / f"{bench}.png", bench)
         combined[bench] = models
         sections.append(f"## {bench}\n\n{table}\n\n![{bench}]({bench}.png)\n")

@@ -24,12 +24,14 @@ def _pct(x: float | None) -> str:
     return "" if x is None else f"{100 * x:.1f}"
 
 
-def table(results: dict[str, dict[str, dict]], langs: list[str], anchor: str, train: list[str],
+def table(results: dict[str, dict[str, dict]], langs: list[str], anchor: str,
           heldout: list[str]) -> str:
     """Rows: languages; columns: models (accuracy %, and in brackets the answer-language
     fidelity %: predictions in the question's language), then retrieval recall@k when
-    retrieved; then the mean gap to the anchor of the training and the held-out languages."""
+    retrieved; then the mean gap to the anchor of the training languages (every other one
+    not held out) and of the held-out languages."""
     models = list(results)
+    train = [lang for lang in langs if lang != anchor and lang not in heldout]
     first = results[models[0]]
     recall = any(first.get(lang, {}).get("recall") is not None for lang in langs)
     head = ["lang", *models, *(["recall@k"] if recall else [])]
@@ -134,8 +136,7 @@ def write(results: dict[str, dict[str, dict]], out: Path, langs: list[str], anch
     name = meta.get("benchmark", "rag")
     (out / "results.json").write_text(json.dumps(
         {"meta": meta, "models": results, "paired": diffs or {}}, indent=2))
-    train = [lang for lang in langs if lang != anchor and lang not in heldout]
-    md = table(results, langs, anchor, train, heldout)
+    md = table(results, langs, anchor, heldout)
     consistency = ["| lang | " + " | ".join(results) + " |", "|" + "---|" * (len(results) + 1)]
     consistency += [f"| {lang} | " + " | ".join(_pct(r[lang].get("consistency"))
                                                 for r in results.values()) + " |"

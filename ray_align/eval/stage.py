@@ -152,12 +152,11 @@ def evaluate_benchmark(bench: Benchmark, models: dict[str, str], cfg: Config, ou
     langs = list(results[names[0]])
     diffs = aggregate.paired(counts, names, judge is not None, langs) if len(names) > 1 else {}
     n = sum(counts.values())
-    if bench.kind == "generate" and cfg.evaluate.generator == "vllm":
-        meta = meta | {"engine_errors": {m: int(written.sum(f"engine_errors/{m}") or 0)
-                                         for m in names}}
     meta = meta | {"benchmark": bench.name, "kind": bench.kind, "path": bench.path,
                    "questions": n, "fidelity_judge": judge, "langs": langs, "anchor": anchor,
                    "heldout": [lang for lang in cfg.langs.heldout if lang in langs]}
+    if bench.kind == "generate" and cfg.evaluate.generator == "vllm":
+        meta["engine_errors"] = {m: int(written.sum(f"engine_errors/{m}") or 0) for m in names}
     outputs = report.write(results, out, langs, anchor, cfg.langs.heldout, meta, diffs)
     print(f"[evaluate] {bench.name}: {n} questions in {len(langs)} languages\n\n"
           f"{outputs['table']}\n\n(report: {outputs['report']})\n", flush=True)

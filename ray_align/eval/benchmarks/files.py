@@ -138,9 +138,15 @@ def row_error(file: str, row: int, field: str, value: object, expected: str) -> 
     return ValueError(f"{file} row {row}: {field} is {value!r}, {expected}")
 
 
-def table_of(rows: dict[str, list]) -> pa.Table:
-    """`ROW` rows from columns."""
-    return pa.table(rows, schema=ROW)
+def table_of(file: str, lang: str, prompts: list[str], targets: list[str],
+             choices: list[list[str]], ids: list[str] | None = None,
+             rows: list[int] | None = None) -> pa.Table:
+    """`ROW` rows of one file in `lang`: the items at data `rows` of `file` (default: the
+    first len(prompts) rows), named by `ids` (default: their row number)."""
+    rows = list(range(len(prompts))) if rows is None else rows
+    return pa.table({"id": ids if ids is not None else [str(i) for i in rows],
+                     "lang": [lang] * len(rows), "prompt": prompts, "target": targets,
+                     "choices": choices, "source": [f"{file}:{i}" for i in rows]}, schema=ROW)
 
 
 # -- delimited text (TSV, CSV) -------------------------------------------------------------

@@ -15,16 +15,13 @@ question, the four options lettered A-D, "Answer:"; choices " A" .. " D".
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import pyarrow as pa
 
 from ray_align.eval.benchmarks import files
 from ray_align.eval.benchmarks.base import Kind
 from ray_align.eval.benchmarks.mmmlu import CHOICES, mmlu_prompt, mmlu_target
-
-if TYPE_CHECKING:
-    pass
 
 OPTIONS = ["option_a", "option_b", "option_c", "option_d"]
 COLUMNS = ["sample_id", "question", *OPTIONS, "answer"]
@@ -38,12 +35,9 @@ def _parse(data: bytes, file: str, lang: str, limit: int | None) -> pa.Table:
     """Ray Data (in the stream): one Global-MMLU file -> `ROW` rows."""
     rows = files.first(files.read_parquet(data, file, COLUMNS), limit).to_pylist()
     targets = [mmlu_target(r["answer"], file, i, "answer") for i, r in enumerate(rows)]
-    n = len(rows)
-    return files.table_of({
-        "id": [r["sample_id"] for r in rows], "lang": [lang] * n,
-        "prompt": [mmlu_prompt(r["question"], [r[k] for k in OPTIONS]) for r in rows],
-        "target": targets, "choices": [CHOICES] * n,
-        "source": [f"{file}:{i}" for i in range(n)]})
+    return files.table_of(
+        file, lang, [mmlu_prompt(r["question"], [r[k] for k in OPTIONS]) for r in rows],
+        targets, [CHOICES] * len(rows), ids=[r["sample_id"] for r in rows])
 
 
 class GlobalMMLU(files.FileBenchmark):

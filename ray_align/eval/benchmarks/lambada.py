@@ -13,15 +13,12 @@ target is the model's greedy continuation (`acc`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import pyarrow as pa
 
 from ray_align.eval.benchmarks import files
 from ray_align.eval.benchmarks.base import Kind
-
-if TYPE_CHECKING:
-    pass
 
 LANGS = ("de", "en", "es", "fr", "it")
 
@@ -44,11 +41,7 @@ def _parse(data: bytes, file: str, lang: str, limit: int | None) -> pa.Table:
             raise files.row_error(file, row, "text", text[:60], "not two or more words")
         prompts.append(cut[0])
         targets.append(cut[1])
-    n = len(targets)
-    return files.table_of({
-        "id": [str(i) for i in range(n)], "lang": [lang] * n, "prompt": prompts,
-        "target": targets, "choices": [[t] for t in targets],
-        "source": [f"{file}:{i}" for i in range(n)]})
+    return files.table_of(file, lang, prompts, targets, [[t] for t in targets])
 
 
 class Lambada(files.FileBenchmark):

@@ -15,15 +15,12 @@ from __future__ import annotations
 import re
 import string
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import pyarrow as pa
 
 from ray_align.eval.benchmarks import files
 from ray_align.eval.benchmarks.base import Kind
-
-if TYPE_CHECKING:
-    pass
 
 COLUMNS = ["question", "answer_number"]
 OPTIONS = files.tsv_options(COLUMNS)
@@ -75,11 +72,8 @@ def _parse(data: bytes, file: str, lang: str, limit: int | None) -> pa.Table:
         if not NUMBER.fullmatch(answer.strip()):
             raise files.row_error(file, row, "answer_number", answer, "not a number")
         targets.append(answer.strip())
-    n = len(targets)
-    return files.table_of({
-        "id": [str(i) for i in range(n)], "lang": [lang] * n,
-        "prompt": [prompt(q, lang) for q in questions], "target": targets,
-        "choices": [[] for _ in range(n)], "source": [f"{file}:{i}" for i in range(n)]})
+    return files.table_of(file, lang, [prompt(q, lang) for q in questions], targets,
+                          [[] for _ in targets])
 
 
 class MGSM(files.FileBenchmark):

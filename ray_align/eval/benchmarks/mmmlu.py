@@ -15,15 +15,12 @@ target delimiter, a space), the most likely one is the answer.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import pyarrow as pa
 
 from ray_align.eval.benchmarks import files
 from ray_align.eval.benchmarks.base import Kind
-
-if TYPE_CHECKING:
-    pass
 
 COLUMNS = ["Question", "A", "B", "C", "D", "Answer"]
 OPTIONS = files.csv_options()
@@ -56,12 +53,9 @@ def _parse(data: bytes, file: str, lang: str, limit: int | None) -> pa.Table:
     table = files.first(files.read_delimited(data, file, OPTIONS, COLUMNS), limit)
     rows = table.select(COLUMNS).to_pylist()
     targets = [mmlu_target(r["Answer"], file, i, "Answer") for i, r in enumerate(rows)]
-    n = len(rows)
-    return files.table_of({
-        "id": [str(i) for i in range(n)], "lang": [lang] * n,
-        "prompt": [mmlu_prompt(r["Question"], [r[k] for k in LETTERS]) for r in rows],
-        "target": targets, "choices": [CHOICES] * n,
-        "source": [f"{file}:{i}" for i in range(n)]})
+    return files.table_of(
+        file, lang, [mmlu_prompt(r["Question"], [r[k] for k in LETTERS]) for r in rows],
+        targets, [CHOICES] * len(rows))
 
 
 class MMMLU(files.FileBenchmark):

@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import pyarrow as pa
 
 from ray_align.eval.benchmarks import files
 from ray_align.eval.benchmarks.base import Kind
-
-if TYPE_CHECKING:
-    pass
 
 COLUMNS = ["id", "sentence1", "sentence2", "label"]
 OPTIONS = files.tsv_options(None)
@@ -63,10 +60,9 @@ def choices(sentence1: str, sentence2: str, lang: str) -> list[str]:
 def _parse(data: bytes, file: str, lang: str, limit: int | None) -> pa.Table:
     """Ray Data (in the stream): one PAWS-X file -> `ROW` rows."""
     table = files.read_delimited(data, file, OPTIONS, COLUMNS)
-    out: dict[str, list] = {k: [] for k in ("id", "lang", "prompt", "target", "choices",
-                                            "source")}
+    ids, rows, targets, pairs = [], [], [], []
     for row, r in enumerate(table.select(COLUMNS).to_pylist()):
-        if limit is not None and len(out["id"]) >= limit:
+        if limit is not None and len(ids) >= limit:
             break
         if not r["sentence1"] or not r["sentence2"]:
             continue  # lm-eval leaves these out
@@ -74,11 +70,11 @@ def _parse(data: bytes, file: str, lang: str, limit: int | None) -> pa.Table:
         if label not in ("0", "1"):
             raise files.row_error(file, row, "label", r["label"], "not 0 or 1")
         pair = choices(r["sentence1"], r["sentence2"], lang)
-        for key, value in (("id", r["id"].strip()), ("lang", lang), ("prompt", ""),
-                           ("target", pair[int(label)]), ("choices", pair),
-                           ("source", f"{file}:{row}")):
-            out[key].append(value)
-    return files.table_of(out)
+        ids.append(r["id"].strip())
+        rows.append(row)
+        targets.append(pair[int(label)])
+        pairs.append(pair)
+    return files.table_of(file, lang, [""] * len(ids), targets, pairs, ids=ids, rows=rows)
 
 
 class PAWSX(files.FileBenchmark):
