@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import threading
@@ -100,7 +101,9 @@ def main() -> None:
         source = root / f"source-x{scale}.jsonl"
         scaled_source(cfg.paths.source, source, scale)
         for name, tree in trees.items():
-            cmd = [sys.executable, __file__, "--measure", str(root / f"{name[:4]}-x{scale}"),
+            work = root / f"{name[:4]}-x{scale}"
+            shutil.rmtree(work, ignore_errors=True)  # else translate resumes: nothing to do
+            cmd = [sys.executable, __file__, "--measure", str(work),
                    str(source), *[a for s in args.overrides for a in ("--set", s)]]
             if args.config:
                 cmd += ["--config", args.config]
@@ -108,7 +111,7 @@ def main() -> None:
             out = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if out.returncode:
                 sys.exit(f"{name} x{scale} failed:\n{out.stderr[-3000:]}")
-            peaks[name, scale] = json.loads(out.stdout.split("PEAKS")[-1].strip())
+            peaks[name, scale] = json.loads(out.stdout.split("PEAKS")[-1].split("\n", 1)[0])
             k = peaks[name, scale]
             print(f"{name:>9} x{scale:<3} driver peak RSS {k['rss_mib']:6.0f} MiB, object store "
                   f"peak {k['store_mib']:7.1f} MiB (spilled {k['spilled_mib']:.0f} MiB), "

@@ -121,6 +121,14 @@ class ModelConfig(Strict):
     num_heads: int = 4
     intermediate_size: int = 384
     max_len: int = 192
+    # GPUs each Hugging Face inference actor asks Ray for (evaluation answers and choice
+    # scoring, `model_sample` pairs, DPO's reference pass); with one it runs there in bf16.
+    # 0: on the CPU in fp32. (vLLM engines take theirs from their own options.)
+    inference_gpus: float = Field(0, ge=0)
+
+    def actor_resources(self) -> dict[str, float]:
+        """`map_batches` resources of an inference actor pool."""
+        return {"num_gpus": self.inference_gpus} if self.inference_gpus else {}
 
 
 class LoraConfig(Strict):
@@ -154,6 +162,10 @@ class TrainConfig(Strict):
     keep_checkpoints: int = Field(2, gt=0)
     max_failures: int = Field(2, ge=-1)  # worker-group restarts from the latest checkpoint
     resume: bool = True
+    # Stop after this step (checkpointed, exported) as if cut off; a rerun with a later
+    # `stop_at` (or none) resumes there. The schedule stays that of `steps`: a search's
+    # intermediate evaluations (`search.evaluate_every`) are points of the same run.
+    stop_at: int | None = Field(None, gt=0)
     lora: LoraConfig = LoraConfig()
     # Memory knobs. Gradient accumulation cuts each rank's step into this many micro-batches
     # of whole units (groups stay whole, `train/loop.py`); one optimizer step per plan step.
@@ -314,6 +326,10 @@ class EvalConfig(Strict):
     # engine settings in `vllm`: eval/vllm_generation.py). Choices are always scored by hf.
     generator: Literal["hf", "vllm"] = "hf"
     vllm: dict[str, Any] = {}
+    # Also score the gold answer of generated benchmarks: its mean NLL per token given the
+    # prompt (`nll` per language; hf only). Smooth where exact match is still 0 (short runs,
+    # small models): `search` turns it on and can rank by it (`search.metric: train_nll`).
+    target_nll: bool = False
 
     @model_validator(mode="after")
     def _distinct(self) -> EvalConfig:
@@ -321,6 +337,8 @@ class EvalConfig(Strict):
         if len(set(names)) < len(names):  # each writes eval/<name>/
             raise ValueError(f"benchmarks: each name once, not {names}")
         self.vllm_options()
+        if self.target_nll and self.generator == "vllm":
+            raise ValueError("target_nll: scored by the hf generator, not vllm")
         return self
 
     def vllm_options(self) -> Any:
@@ -352,16 +370,29 @@ class SearchConfig(Strict):
 
     space: dict[str, dict[Literal["choice", "uniform", "loguniform", "randint"], list[Any]]] = {}
     num_samples: int = Field(4, gt=0)
-    algorithm: Literal["random", "grid"] = "random"
+    # How values are drawn: at random, every combination of the `choice` keys (`grid`), or by
+    # Optuna's TPE sampler (`optuna`: it learns from the finished trials); `seed` fixes draws.
+    algorithm: Literal["random", "grid", "optuna"] = "random"
+    seed: int = 0
+    # `asha` evaluates each trial every `evaluate_every` align steps and stops those in the
+    # bottom of each rung (ASHA: rungs at evaluate_every x reduction_factor^k steps, keeping
+    # the best 1/reduction_factor); `fifo` runs every trial to the end.
+    scheduler: Literal["fifo", "asha"] = "fifo"
+    evaluate_every: int | None = Field(None, gt=0)  # align steps; None: at the end only
+    reduction_factor: int = Field(2, ge=2)
     # What a trial is ranked by (all are reported): `guarded_accuracy`, the mean accuracy of
     # the train languages less `english_penalty` x the points English lost beyond
     # `english_tolerance` against the base; the plain mean (`train_accuracy`), the held-out
-    # languages' mean, the worst train language, or the mean gap to English (lower is better).
+    # languages' mean, the worst train language, the mean gap to English, or the train
+    # languages' mean NLL of the gold answers (`evaluate.target_nll`; the last two: lower is
+    # better). Accuracy is 0 for every trial of a model too small or too briefly trained.
     metric: Literal["guarded_accuracy", "train_accuracy", "heldout_accuracy",
-                    "min_train_accuracy", "train_gap"] = "guarded_accuracy"
+                    "min_train_accuracy", "train_gap", "train_nll"] = "guarded_accuracy"
     english_tolerance: float = Field(0.01, ge=0, le=1)  # accuracy English may lose for free
     english_penalty: float = Field(1.0, ge=0)
-    max_concurrent_trials: int = Field(1, gt=0)
+    # Trials at once; None: as many as the cluster's CPUs (GPUs with align.use_gpu) hold
+    # (`tune.concurrent_trials`).
+    max_concurrent_trials: int | None = Field(None, gt=0)
     resume: bool = True  # a rerun of the same search continues it (unfinished trials rerun)
 
     @model_validator(mode="after")
@@ -381,6 +412,9 @@ class SearchConfig(Strict):
                                  f"{values}")
             if kind == "loguniform" and values[0] <= 0:
                 raise ValueError(f"space.{key}.loguniform: low must be > 0, not {values[0]}")
+        if self.scheduler == "asha" and self.evaluate_every is None:
+            raise ValueError("scheduler: asha stops trials at intermediate evaluations: set "
+                             "evaluate_every (align steps between them)")
         return self
 
     def samples(self, key: str) -> list[Any]:
@@ -406,6 +440,10 @@ class Config(Strict):
     @model_validator(mode="after")
     def _search_keys(self) -> Config:
         """Every search key names a config key that accepts the values it can take."""
+        every = self.search.evaluate_every
+        if every is not None and every >= self.align.steps:
+            raise ValueError(f"search.evaluate_every: {every} leaves no evaluation before the "
+                             f"last of align.steps ({self.align.steps})")
         if not self.search.space:
             return self
         data = self.model_dump(mode="json", exclude={"search"})

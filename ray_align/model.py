@@ -70,6 +70,14 @@ def load_model(path: str | Path, dtype: torch.dtype = torch.float32) -> torch.nn
     return AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
 
 
+def load_for_inference(path: str | Path) -> torch.nn.Module:
+    """The model in eval mode: on this process's GPU in bf16 if it has one (an actor given
+    `model.inference_gpus`), else on the CPU in fp32."""
+    if torch.cuda.is_available():
+        return load_model(path, torch.bfloat16).to("cuda").eval()
+    return load_model(path).eval()
+
+
 def save(model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, path: Path) -> Path:
     """Hugging Face format: config, safetensors weights, tokenizer."""
     path.mkdir(parents=True, exist_ok=True)

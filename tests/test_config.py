@@ -115,3 +115,12 @@ def test_validation_split_leaves_test_split_alone() -> None:
                                     if a == "validation"} == {"train"}
     with pytest.raises(ConfigError, match="validation_fraction"):
         load_config(None, ["translate.validation_fraction=0.9"])
+
+
+def test_inference_actors_ask_for_the_configured_gpus():
+    root = Path(__file__).resolve().parents[1]
+    assert load_config(None).model.actor_resources() == {}  # CPU: no GPU asked for
+    for name in ("gpu-vllm-qwen7b.yaml", "gpu-nllb-qwen7b.yaml"):
+        assert load_config(root / "configs" / name).model.actor_resources() == {"num_gpus": 1}
+    with pytest.raises(ValueError, match="model.inference_gpus"):
+        load_config(None, ["model.inference_gpus=-1"])

@@ -124,3 +124,21 @@ def test_loglik_scorer(tiny):
         LoglikScorer(str(path), max_len=64, kind="generate")
 
 
+
+
+def test_target_nll_is_the_gold_answers_mean_nll_per_token(tiny):
+    from ray_align.eval.generation import Generator, load_for_generation, target_nll
+
+    _, tok, path = tiny
+    model, left = load_for_generation(str(path))  # the generator's tokenizer: pads on the left
+    prompts, targets = ["Q: What is the currency of Japan?\nA:", "日本の通貨は何ですか？"], [
+        "Japanese Yen", "日本円"]
+    got = target_nll(model, left, prompts, targets, 64)
+    for value, prompt, target in zip(got, prompts, targets, strict=True):
+        total, _ = direct(model, tok, prompt, f" {target}")
+        n = len(tok(prompt + f" {target}")["input_ids"]) - len(tok(prompt)["input_ids"])
+        assert n >= 2 and value == pytest.approx(-total / n, rel=1e-5)
+    batch = pa.table({"prompt": prompts, "target": targets})
+    scored = Generator(str(path), 4, 64, nll=True)(batch)
+    assert scored["nll"].to_pylist() == pytest.approx(got, rel=1e-5)
+    assert "nll" not in Generator(str(path), 4, 64)(batch).column_names

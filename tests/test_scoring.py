@@ -79,3 +79,27 @@ def test_per_language_table_and_plot(tmp_path):
     assert "| **gap to en, train langs** | 0.0 | 0.0 | 25.0 |" in out["table"]
     assert (tmp_path / "accuracy.png").stat().st_size > 1000
     assert "| de | 100.0 | 100.0 | 75.0 |" in (tmp_path / "report.md").read_text()
+
+
+def test_groups_weigh_languages_by_their_questions():
+    scores = {"m": {"en": {"n": 10, "accuracy": 0.9, "fidelity": 1.0},
+                    "de": {"n": 30, "accuracy": 0.5, "fidelity": 0.8, "consistency": 0.6},
+                    "ja": {"n": 10, "accuracy": 0.1, "fidelity": 0.4, "consistency": 0.2},
+                    "th": {"n": 20, "accuracy": 0.25}}}
+    g = aggregate.groups(scores, "en", ["th"])["m"]
+    assert g["train"]["langs"] == ["de", "ja"] and g["train"]["n"] == 40
+    assert g["train"]["accuracy"] == pytest.approx(16 / 40)  # (15 + 1) / 40, not (0.5+0.1)/2
+    assert g["train"]["macro_accuracy"] == pytest.approx(0.3)
+    assert (g["train"]["ci_low"], g["train"]["ci_high"]) == pytest.approx(wilson(16, 40))
+    assert g["train"]["fidelity"] == pytest.approx((24 + 4) / 40)
+    assert g["train"]["consistency"] == pytest.approx((18 + 2) / 40)
+    assert g["all"]["n"] == 70 and g["all"]["accuracy"] == pytest.approx((9 + 16 + 5) / 70)
+    assert g["all"]["fidelity"] == pytest.approx((10 + 24 + 4) / 50)  # th: not judged
+    assert g["heldout"] == {"langs": ["th"], "n": 20, "accuracy": 0.25, "macro_accuracy": 0.25,
+                            "ci_low": pytest.approx(wilson(5, 20)[0]),
+                            "ci_high": pytest.approx(wilson(5, 20)[1])}
+    md = report.table(scores, ["en", "de", "ja", "th"], "en", ["th"],
+                      aggregate.groups(scores, "en", ["th"]))
+    assert "| **train langs, size-weighted** | 40.0 (70) |" in md
+    assert "| **held-out, size-weighted** | 25.0 |" in md
+

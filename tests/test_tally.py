@@ -17,4 +17,7 @@ def test_tally_equals_groupby_over_many_blocks(ray_local):
     sums = tally(ds, ["lang"], total="count")
     assert sums == {(lang,): sum(i for i in range(n) if [["de", "ja", None][i % 3]] == [lang])
                     for lang in ("de", "ja", None)}
+    assert all(isinstance(v, int) for v in sums.values())
+    halves = tally(ds.map(lambda r: r | {"x": r["count"] / 2}), ["lang"], total="x")
+    assert halves == {k: v / 2 for k, v in sums.items()}  # float sums stay floats
     assert tally(ds.filter(lambda r: False), ["lang"]) == {}

@@ -164,7 +164,8 @@ def run_pairs(cfg: Config, base: str) -> StageResult:
         .map_batches(PairBuilder, fn_constructor_kwargs={"cfg": p, "model": base,
                                                          "seed": cfg.seed, "file": str(src)},
                      batch_size=p.batch_size, batch_format="pyarrow",
-                     compute=ray.data.ActorPoolStrategy(size=p.concurrency))
+                     compute=ray.data.ActorPoolStrategy(size=p.concurrency),
+                     **cfg.model.actor_resources())
         .materialize()
     )
     groups = built.drop_columns(["rejects"]).filter(lambda g: len(g["variants"]) > 0)

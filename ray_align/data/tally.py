@@ -27,14 +27,14 @@ def _partial(batch: pa.Table, keys: list[str], total: str | None) -> pa.Table:
 
 
 def tally(ds: ray.data.Dataset, keys: list[str], total: str | None = None
-          ) -> dict[tuple, int]:
+          ) -> dict[tuple, float]:
     """(value of each of `keys`) -> the number of rows with them, or the sum of their `total`
-    column. Null keys are counted as None."""
-    counts: dict[tuple, int] = {}
+    column (an int for an integer column). Null keys are counted as None."""
+    counts: dict[tuple, float] = {}
     partials = ds.map_batches(_partial, fn_kwargs={"keys": keys, "total": total},
                               batch_size=None, batch_format="pyarrow")
     for batch in partials.iter_batches(batch_size=None, batch_format="pyarrow"):
         for row in batch.to_pylist():
             key = tuple(row[k] for k in keys)
-            counts[key] = counts.get(key, 0) + int(row["n"] or 0)
+            counts[key] = counts.get(key, 0) + (row["n"] or 0)
     return counts

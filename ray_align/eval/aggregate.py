@@ -63,6 +63,19 @@ def consistency_counts(predictions: ray.data.Dataset, models: list[str], anchor:
     return tally(agree, ["lang", "model", "agree"])
 
 
+def lang_means(predictions: ray.data.Dataset, models: list[str], column: str
+               ) -> dict[tuple[str, str], float]:
+    """(language, model) -> the mean of `<column>/<model>` (sums and counts by `tally`)."""
+    n = tally(predictions.select_columns(["lang"]), ["lang"])
+    out = {}
+    for m in models:
+        col = f"{column}/{m}"
+        for (lang,), total in tally(predictions.select_columns(["lang", col]), ["lang"],
+                                    total=col).items():
+            out[lang, m] = total / n[lang,]
+    return out
+
+
 def _by_lang(counts: Counts, models: list[str], fidelity: bool
              ) -> dict[str, list[tuple[dict[str, Any], int]]]:
     """`joint_counts` as language -> [(its key columns by name, count)]."""
@@ -127,4 +140,34 @@ def paired(counts: Counts, models: list[str], fidelity: bool, langs: list[str]
             only_a = sum(n for r, n in part if r[f"correct/{a}"] and not r[f"correct/{b}"])
             only_b = sum(n for r, n in part if r[f"correct/{b}"] and not r[f"correct/{a}"])
             out[f"{b} - {a}"][lang] = compare_counts(sum(n for _, n in part), only_a, only_b)
+    return out
+
+
+def groups(results: dict[str, dict[str, dict[str, Any]]], anchor: str, heldout: list[str]
+           ) -> dict[str, dict[str, dict[str, Any]]]:
+    """model -> `all` / `train` (not the anchor, not held out) / `heldout` languages -> their
+    size-weighted aggregate (lm-eval's groups, `weight_by_size`): n, accuracy over all their
+    questions with its Wilson interval, the unweighted mean of the languages' accuracies
+    (`macro_accuracy`), and the size-weighted fidelity and consistency where measured."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for m, scores in results.items():
+        members = {"all": list(scores),
+                   "train": [g for g in scores if g != anchor and g not in heldout],
+                   "heldout": [g for g in scores if g in heldout]}
+        out[m] = {}
+        for name, langs in members.items():
+            if not langs:
+                continue
+            part = [scores[g] for g in langs]
+            n = sum(s["n"] for s in part)
+            correct = round(sum(s["accuracy"] * s["n"] for s in part))
+            low, high = wilson(correct, n)
+            g: dict[str, Any] = {"langs": langs, "n": n, "accuracy": correct / n if n else 0.0,
+                                 "ci_low": low, "ci_high": high,
+                                 "macro_accuracy": sum(s["accuracy"] for s in part) / len(part)}
+            for field in ("fidelity", "consistency"):
+                have = [s for s in part if s.get(field) is not None]
+                if have:
+                    g[field] = sum(s[field] * s["n"] for s in have) / sum(s["n"] for s in have)
+            out[m][name] = g
     return out

@@ -45,6 +45,7 @@ def run_report(runs: list[str], out: str | Path) -> dict[str, Any]:
     benchmarks = list(dict.fromkeys(b for per_run in found.values() for b in per_run))
     for bench in benchmarks:
         models: dict[str, dict] = {}
+        groups: dict[str, dict] = {}
         langs: list[str] = []
         anchor, heldout = "en", []
         for run, per_run in found.items():
@@ -56,7 +57,8 @@ def run_report(runs: list[str], out: str | Path) -> dict[str, Any]:
             langs += [lang for lang in meta.get("langs") or next(iter(data["models"].values()))
                       if lang not in langs]
             models |= {f"{run}/{m}": scores for m, scores in data["models"].items()}
-        table = report.table(models, langs, anchor, heldout)
+            groups |= {f"{run}/{m}": g for m, g in data.get("groups", {}).items()}
+        table = report.table(models, langs, anchor, heldout, groups)
         report.plot(models, langs, heldout, out / f"{bench}.png", bench)
         combined[bench] = models
         sections.append(f"## {bench}\n\n{table}\n\n![{bench}]({bench}.png)\n")

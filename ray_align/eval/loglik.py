@@ -10,7 +10,7 @@ import pyarrow as pa
 import torch
 
 from ray_align.eval.benchmarks.base import Kind
-from ray_align.model import load_model, load_tokenizer
+from ray_align.model import load_for_inference, load_tokenizer
 
 Pair = tuple[list[int], list[int]]
 
@@ -101,8 +101,7 @@ class LoglikScorer:
         if kind not in ("choice", "loglik"):
             raise ValueError(f"LoglikScorer scores choice and loglik rows, not {kind!r}")
         self.tokenizer = load_tokenizer(model)
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model = load_model(model).to(device).eval()
+        self.model = load_for_inference(model)
         self.max_len, self.kind, self.batch_size = max_len, kind, batch_size
 
     def __call__(self, batch: pa.Table) -> pa.Table:

@@ -25,11 +25,11 @@ def _pct(x: float | None) -> str:
 
 
 def table(results: dict[str, dict[str, dict]], langs: list[str], anchor: str,
-          heldout: list[str]) -> str:
+          heldout: list[str], groups: dict[str, dict[str, dict]] | None = None) -> str:
     """Rows: languages; columns: models (accuracy %, and in brackets the answer-language
     fidelity %: predictions in the question's language), then retrieval recall@k when
     retrieved; then the mean gap to the anchor of the training languages (every other one
-    not held out) and of the held-out languages."""
+    not held out) and of the held-out languages; then `groups`' size-weighted accuracies."""
     models = list(results)
     train = [lang for lang in langs if lang != anchor and lang not in heldout]
     first = results[models[0]]
@@ -56,6 +56,11 @@ def table(results: dict[str, dict[str, dict]], langs: list[str], anchor: str,
             if some:
                 gaps = [_pct(mean_gap(results[m], some)) for m in models]
                 lines.append(f"| **{label}** | " + " | ".join(gaps) + " |" + " |" * recall)
+    for name, label in (("train", "train langs"), ("heldout", "held-out"), ("all", "all")):
+        if groups and all(name in groups.get(m, {}) for m in models):
+            cells = [cell(groups[m][name]) for m in models]
+            lines.append(f"| **{label}, size-weighted** | " + " | ".join(cells) + " |"
+                         + " |" * recall)
     return "\n".join(lines)
 
 
@@ -128,15 +133,17 @@ def plot_losses(logs: dict[str, Path], path: Path) -> Path:
 
 
 def write(results: dict[str, dict[str, dict]], out: Path, langs: list[str], anchor: str,
-          heldout: list[str], meta: dict, diffs: dict[str, dict] | None = None
-          ) -> dict[str, str]:
-    """results.json (lm-eval-like: per model and language), report.md and accuracy.png of one
+          heldout: list[str], meta: dict, diffs: dict[str, dict] | None = None,
+          groups: dict[str, dict[str, dict]] | None = None) -> dict[str, str]:
+    """results.json (lm-eval-like: per model and language, and `groups`: the size-weighted
+    aggregates across languages, `aggregate.groups`), report.md and accuracy.png of one
     benchmark; `diffs`: paired differences between the models (`eval/paired.py`)."""
     out.mkdir(parents=True, exist_ok=True)
     name = meta.get("benchmark", "rag")
     (out / "results.json").write_text(json.dumps(
-        {"meta": meta, "models": results, "paired": diffs or {}}, indent=2))
-    md = table(results, langs, anchor, heldout)
+        {"meta": meta, "models": results, "groups": groups or {}, "paired": diffs or {}},
+        indent=2))
+    md = table(results, langs, anchor, heldout, groups)
     consistency = ["| lang | " + " | ".join(results) + " |", "|" + "---|" * (len(results) + 1)]
     consistency += [f"| {lang} | " + " | ".join(_pct(r[lang].get("consistency"))
                                                 for r in results.values()) + " |"

@@ -51,11 +51,11 @@ class Answerer:
     scoring the choices' log-likelihoods); adds each model's new columns as `<column>/<model>`.
     One pool holds all the models, so its actors never wait on another pool's."""
 
-    def __init__(self, models: dict[str, str], kind: str, max_new_tokens: int, max_len: int
-                 ) -> None:
+    def __init__(self, models: dict[str, str], kind: str, max_new_tokens: int, max_len: int,
+                 nll: bool = False) -> None:
         def scorer(path: str) -> Any:
             if kind == "generate":
-                return Generator(path, max_new_tokens, max_len)
+                return Generator(path, max_new_tokens, max_len, nll)
             return LoglikScorer(path, max_len, kind)
 
         self.scorers = {name: scorer(path) for name, path in models.items()}
@@ -93,7 +93,8 @@ def no_hit(batch: pa.Table) -> pa.Table:
 def answered(bench: Benchmark, models: dict[str, str], cfg: Config, judge: str | None
              ) -> ray.data.Dataset:
     """The benchmark's rows with every model's answer: `prediction/<m>`, `correct/<m>` (and
-    `fidelity/<m>`, or `logliks/<m>`), plus `hit` (recall@k; null without retrieval)."""
+    `fidelity/<m>` and with `evaluate.target_nll` `nll/<m>`, or `logliks/<m>`), plus `hit`
+    (recall@k; null without retrieval)."""
     import ray
 
     e, pool = cfg.evaluate, ray.data.ActorPoolStrategy(size=cfg.evaluate.concurrency)
@@ -114,7 +115,8 @@ def answered(bench: Benchmark, models: dict[str, str], cfg: Config, judge: str |
     else:
         ds = ds.map_batches(Answerer, fn_constructor_kwargs={
             "models": models, "kind": bench.kind, "max_new_tokens": e.max_new_tokens,
-            "max_len": cfg.model.max_len}, batch_size=e.batch_size, batch_format="pyarrow",
+            "max_len": cfg.model.max_len, "nll": e.target_nll}, batch_size=e.batch_size,
+            batch_format="pyarrow", **cfg.model.actor_resources(),
             compute=pool)
     if bench.kind != "generate":
         return ds
@@ -149,6 +151,9 @@ def evaluate_benchmark(bench: Benchmark, models: dict[str, str], cfg: Config, ou
     agreement = aggregate.consistency_counts(written, names, anchor)
     results = aggregate.per_language(counts, names, judge is not None, anchor,
                                      cfg.langs.all, agreement)
+    if bench.kind == "generate" and cfg.evaluate.target_nll:
+        for (lang, m), nll in aggregate.lang_means(written, names, "nll").items():
+            results[m][lang]["nll"] = nll
     langs = list(results[names[0]])
     diffs = aggregate.paired(counts, names, judge is not None, langs) if len(names) > 1 else {}
     n = sum(counts.values())
@@ -157,7 +162,9 @@ def evaluate_benchmark(bench: Benchmark, models: dict[str, str], cfg: Config, ou
                    "heldout": [lang for lang in cfg.langs.heldout if lang in langs]}
     if bench.kind == "generate" and cfg.evaluate.generator == "vllm":
         meta["engine_errors"] = {m: int(written.sum(f"engine_errors/{m}") or 0) for m in names}
-    outputs = report.write(results, out, langs, anchor, cfg.langs.heldout, meta, diffs)
+    summaries = aggregate.groups(results, anchor, cfg.langs.heldout)
+    outputs = report.write(results, out, langs, anchor, cfg.langs.heldout, meta, diffs,
+                           summaries)
     print(f"[evaluate] {bench.name}: {n} questions in {len(langs)} languages\n\n"
           f"{outputs['table']}\n\n(report: {outputs['report']})\n", flush=True)
     for name, scores in results.items():

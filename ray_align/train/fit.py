@@ -17,7 +17,7 @@ from ray_align.train.loop import train_loop
 
 # Knobs that may change between a run and its resumption (they do not change the result).
 RESUMABLE_KNOBS = {"resume", "checkpoint_every", "keep_checkpoints", "max_failures", "log_every",
-                   "gradient_checkpointing"}
+                   "gradient_checkpointing", "stop_at"}
 
 
 def identity(name: str, model: str, cfg: TrainConfig, data_id: str, extra: dict[str, Any]) -> str:

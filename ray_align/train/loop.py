@@ -125,6 +125,7 @@ def train_loop(config: dict[str, Any]) -> None:
                                       config=ds_config(cfg, config["micro_batch"]))
     objective = Composite(**config["objectives"])
     name, total = config["name"], cfg.steps
+    end = min(total, cfg.stop_at or total)  # `stop_at`: this run stops there, resumable
     progress = restore(engine, rank)
     if rank == 0:
         resumed = f", resumed after step {progress.step}" if progress.step else ""
@@ -132,7 +133,7 @@ def train_loop(config: dict[str, Any]) -> None:
               f"{time.time() - config['t0']:.0f} s{resumed}", flush=True)
     t0, tokens, window, first = time.time(), 0, [], progress.step
     watch = RunMetrics(name, rank, config.get("tensorboard"))
-    share = share_rows(config["plan"], rank) if progress.step < total else iter(())
+    share = share_rows(config["plan"], rank) if progress.step < end else iter(())
     for step, epoch, rows in steps_of(share, progress.step):
         # Gradient accumulation: DeepSpeed steps the optimizer (and the lr schedule) after the
         # last micro-batch, one optimizer step per plan step; `step_norm` makes the
@@ -149,7 +150,7 @@ def train_loop(config: dict[str, Any]) -> None:
             window.append(metrics)
         step = progress.step = step + 1
         progress.seen.append([step, [f"{r['group_id']}/{r['lang']}" for r in rows]])
-        save = step % cfg.checkpoint_every == 0 or step == total
+        save = step % cfg.checkpoint_every == 0 or step == end
         if step % cfg.log_every and not save:
             continue
         metrics = average(window)  # this rank's, since the last report
@@ -161,13 +162,15 @@ def train_loop(config: dict[str, Any]) -> None:
         if rank == 0:
             parts = ", ".join(f"{k.split('/')[0]} {v:.3f}" for k, v in metrics.items()
                               if k.count("/") == 1 and k.endswith("/loss"))
-            eta = (time.time() - t0) / (step - first) * (total - step)
+            eta = (time.time() - t0) / (step - first) * (end - step)
             print(f"[{name}] step {step}/{total} loss {metrics['loss']:.3f} ({parts}) "
                   f"{metrics['tokens_per_s']:.0f} tok/s, ETA {eta / 60:.1f} min", flush=True)
         if not save:
             ray.train.report(metrics)
             continue
-        if step == total:
+        if step == end:
             watch.close()
-        with checkpoint(engine, tokenizer, progress, rank, final=step == total) as ckpt:
+        with checkpoint(engine, tokenizer, progress, rank, final=step == end) as ckpt:
             ray.train.report(metrics, checkpoint=ckpt)
+        if step == end:
+            break

@@ -14,7 +14,7 @@ import pyarrow as pa
 import torch
 
 from ray_align.config import Config
-from ray_align.model import load_model, load_tokenizer
+from ray_align.model import load_for_inference, load_tokenizer
 from ray_align.runtime import init_ray
 from ray_align.train.ingest import read_groups_dataset
 from ray_align.train.objectives.base import encode_rows, forward
@@ -26,7 +26,7 @@ class ReferenceScorer:
 
     def __init__(self, model: str, max_len: int, rows_per_forward: int) -> None:
         self.tokenizer = load_tokenizer(model)
-        self.model = load_model(model).eval()
+        self.model = load_for_inference(model)
         self.max_len, self.chunk = max_len, rows_per_forward
 
     @torch.inference_mode()
@@ -38,6 +38,7 @@ class ReferenceScorer:
             enc = encode_rows(rows, "chosen", self.tokenizer, self.max_len)
             rej = encode_rows(rows, "rejected", self.tokenizer, self.max_len)
             enc |= {f"rejected_{k}": v for k, v in rej.items()}
+            enc = {k: v.to(self.model.device) for k, v in enc.items()}
             out = forward(self.model, enc | {"pad_token_id": self.tokenizer.pad_token_id}, None)
             for v, c, r in zip(rows, out.chosen_logps.tolist(), out.rejected_logps.tolist(),
                                strict=True):
@@ -52,7 +53,7 @@ def run_reference(cfg: Config, base: str, groups: Path, langs: list[str]) -> Pat
     model_files = [Path(base) / n for n in ("config.json", "model.safetensors",
                                             "tokenizer.json") if (Path(base) / n).exists()]
     key = fingerprint([*model_files, groups], base=str(base) if not model_files else "",
-                      max_len=cfg.model.max_len, langs=langs,
+                      max_len=cfg.model.max_len, langs=langs, gpus=cfg.model.inference_gpus,
                       test_fraction=cfg.translate.test_fraction,
                           validation_fraction=cfg.translate.validation_fraction)
     out = cfg.paths.reference(key)
@@ -73,7 +74,8 @@ def run_reference(cfg: Config, base: str, groups: Path, langs: list[str]) -> Pat
             "model": base, "max_len": cfg.model.max_len,
             "rows_per_forward": cfg.align.reference_batch_size},
             batch_size=max(1, cfg.align.reference_batch_size // max(1, len(langs))),
-            batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=1))
+            batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=1),
+            **cfg.model.actor_resources())
     )
     scored.write_parquet(str(out.groups), mode="overwrite")
     n = ray.data.read_parquet(str(out.groups)).count()
