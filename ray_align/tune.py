@@ -121,7 +121,7 @@ def align_and_score(params: dict[str, Any], data: dict[str, Any], base: str, out
         aligned = run_align(upto, base, out=Path(out) / "align")
         step = int(aligned.counts["step"])  # (a checkpoint past `stop`: scored where it is)
         run_evaluate(cfg, {"trial": aligned.outputs["model"]}, out=evals / f"step{step}",
-                     split="validation")
+                     split="validation", consistency=False)  # (not a search score)
     results = json.loads((evals / f"step{step}" / "rag" / "results.json").read_text())
     return summary(results["models"]["trial"], cfg, base_english) | {"step": step}
 
@@ -198,7 +198,8 @@ def run_search(cfg: Config, base: str) -> StageResult:
         run_reference(cfg, base, source, [cfg.langs.anchor, *cfg.langs.train])
     scored = root / "base" / "rag" / "results.json"
     if not scored.is_file():  # the base on the validation questions, once per search
-        run_evaluate(rag_only(cfg), {"base": base}, out=root / "base", split="validation")
+        run_evaluate(rag_only(cfg), {"base": base}, out=root / "base", split="validation",
+                     consistency=False)
     base_scores = json.loads(scored.read_text())["models"]["base"]
     base_english = base_scores[cfg.langs.anchor]["accuracy"]
     data = cfg.model_dump(mode="json", exclude={"search"})

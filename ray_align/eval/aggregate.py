@@ -63,17 +63,10 @@ def consistency_counts(predictions: ray.data.Dataset, models: list[str], anchor:
     return tally(agree, ["lang", "model", "agree"])
 
 
-def lang_means(predictions: ray.data.Dataset, models: list[str], column: str
-               ) -> dict[tuple[str, str], float]:
-    """(language, model) -> the mean of `<column>/<model>` (sums and counts by `tally`)."""
-    n = tally(predictions.select_columns(["lang"]), ["lang"])
-    out = {}
-    for m in models:
-        col = f"{column}/{m}"
-        for (lang,), total in tally(predictions.select_columns(["lang", col]), ["lang"],
-                                    total=col).items():
-            out[lang, m] = total / n[lang,]
-    return out
+def lang_sums(predictions: ray.data.Dataset, column: str) -> dict[str, float]:
+    """Language -> the sum of `column` over its rows (`tally`)."""
+    sums = tally(predictions.select_columns(["lang", column]), ["lang"], total=column)
+    return {lang: total for (lang,), total in sums.items()}
 
 
 def _by_lang(counts: Counts, models: list[str], fidelity: bool

@@ -134,8 +134,9 @@ def fidelity_judge(cfg: Config, bench: Benchmark) -> str | None:
 
 
 def evaluate_benchmark(bench: Benchmark, models: dict[str, str], cfg: Config, out: Path,
-                       meta: dict[str, Any]) -> dict[str, Any]:
-    """Answer, write and score one benchmark into `out`; returns its report's outputs."""
+                       meta: dict[str, Any], consistency: bool = True) -> dict[str, Any]:
+    """Answer, write and score one benchmark into `out`; returns its report's outputs.
+    `consistency`: also the agreement with the anchor (one group-by on the item id)."""
     import ray.data
 
     judge, names = fidelity_judge(cfg, bench), list(models)
@@ -148,12 +149,13 @@ def evaluate_benchmark(bench: Benchmark, models: dict[str, str], cfg: Config, ou
         raise ConfigError(f"evaluate.benchmarks: {bench.name} has no rows to evaluate "
                           f"({bench.path})")
     anchor = cfg.langs.anchor
-    agreement = aggregate.consistency_counts(written, names, anchor)
+    agreement = aggregate.consistency_counts(written, names, anchor) if consistency else None
     results = aggregate.per_language(counts, names, judge is not None, anchor,
                                      cfg.langs.all, agreement)
     if bench.kind == "generate" and cfg.evaluate.target_nll:
-        for (lang, m), nll in aggregate.lang_means(written, names, "nll").items():
-            results[m][lang]["nll"] = nll
+        for m in names:
+            for lang, total in aggregate.lang_sums(written, f"nll/{m}").items():
+                results[m][lang]["nll"] = total / results[m][lang]["n"]
     langs = list(results[names[0]])
     diffs = aggregate.paired(counts, names, judge is not None, langs) if len(names) > 1 else {}
     n = sum(counts.values())
@@ -174,7 +176,7 @@ def evaluate_benchmark(bench: Benchmark, models: dict[str, str], cfg: Config, ou
 
 
 def run_evaluate(cfg: Config, models: dict[str, str], out: Path | None = None,
-                 split: Split = "test") -> StageResult:
+                 split: Split = "test", consistency: bool = True) -> StageResult:
     """Evaluate each named model (HF path) on every configured benchmark (`evaluate.benchmarks`;
     RAG on the `split` groups) into `out/<benchmark>/` (default `eval/`)."""
     init_ray(cfg.ray)
@@ -185,7 +187,7 @@ def run_evaluate(cfg: Config, models: dict[str, str], out: Path | None = None,
     outputs: dict[str, Any] = {}
     for spec in cfg.evaluate.benchmarks:
         bench = benchmark_of(spec, cfg, split)
-        done = evaluate_benchmark(bench, models, cfg, out / bench.name, meta)
+        done = evaluate_benchmark(bench, models, cfg, out / bench.name, meta, consistency)
         outputs |= {f"{bench.name}/{k}": v for k, v in done.items()}
         if "results" not in outputs:  # the first benchmark's are the stage's own
             outputs |= done
