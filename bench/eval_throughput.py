@@ -4,11 +4,14 @@ prompts, side by side in one run.
 `stage`: `run_evaluate` on an MGSM-format benchmark file of N demo questions (Ray Data rows,
 `evaluate.concurrency` generator actors, `evaluate.batch_size` prompts per `generate` call,
 scoring, writing, counting), so its time includes Ray Data's start-up and the model loads.
-`naive`: one `generate_answers` call per question in this process (batch of one). Both greedy
-with the same `max_new_tokens`. The model is the demo's size (configs/demo.yaml `model`), random
-weights (throughput does not depend on them). Prints rows/s of each and their ratio per repeat.
+`naive`: one `generate_answers` call per question in this process (batch of one), over the
+smallest size's questions (its rate does not depend on N). Both greedy with the same
+`max_new_tokens`. The model is the demo's size (configs/demo.yaml `model`), random weights
+(throughput does not depend on them). Per repeat and size: rows/s of each and their ratio;
+with two or more sizes also the *marginal* ratio, (N2 - N1) / (t2 - t1) of the stage against
+the loop: the stage's rate once its fixed start-up cost is paid.
 
-    python bench/eval_throughput.py --rows 512 --repeats 2
+    python bench/eval_throughput.py --rows 256,4096 --repeats 2
 """
 
 from __future__ import annotations
@@ -31,39 +34,55 @@ from ray_align.runtime import init_ray
 
 def main() -> None:
     p = config_arguments(argparse.ArgumentParser(description=__doc__), "configs/demo.yaml")
-    p.add_argument("--rows", type=int, default=512)
+    p.add_argument("--rows", default="256,2048", help="comma-separated sizes (questions)")
     p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args()
+    sizes = sorted(int(x) for x in args.rows.split(","))
     root = Path(tempfile.mkdtemp(prefix="eval_throughput-"))
     questions = [q["prompt"] for q in build_questions(build_facts(),
                                                       build_passages(build_facts()))]
-    questions = (questions * (args.rows // len(questions) + 1))[: args.rows]
-    (root / "mgsm").mkdir()
-    (root / "mgsm" / "mgsm_en.tsv").write_text("".join(f"{q}\t1\n" for q in questions))
-    cfg = load_config(args.config, [*args.overrides, f"workdir={root / 'run'}",
-                                    f"evaluate.benchmarks=[{{name: mgsm, path: {root / 'mgsm'}}}]"])
+    questions = (questions * (sizes[-1] // len(questions) + 1))[: sizes[-1]]
+    for n in sizes:
+        (root / f"mgsm{n}").mkdir()
+        (root / f"mgsm{n}" / "mgsm_en.tsv").write_text("".join(f"{q}\t1\n"
+                                                               for q in questions[:n]))
+    cfg = load_config(args.config, [*args.overrides, f"workdir={root / 'run'}"])
     tok = train_tokenizer(questions, cfg.model.vocab_size)
     model_path = str(save(build_model(cfg.model, tok, seed=0), tok, root / "model"))
     init_ray(cfg.ray)
     e = cfg.evaluate
-    print(f"{args.rows} questions, max_new_tokens {e.max_new_tokens}, batch_size "
-          f"{e.batch_size}, concurrency {e.concurrency}, model {cfg.model.hidden_size}x"
-          f"{cfg.model.num_layers}", flush=True)
+    print(f"sizes {sizes}, max_new_tokens {e.max_new_tokens}, batch_size {e.batch_size}, "
+          f"concurrency {e.concurrency}, model {cfg.model.hidden_size}x{cfg.model.num_layers}",
+          flush=True)
     model, tokenizer = load_for_generation(model_path)
-    prompts = [prompt(q, "en") for q in questions]
-    ratios = []
+    prompts = [prompt(q, "en") for q in questions[: sizes[0]]]
+    ratios: dict[str, list[float]] = {}
     for r in range(args.repeats):
-        t0 = time.time()
-        run_evaluate(cfg, {"m": model_path}, out=root / f"eval{r}")
-        stage = args.rows / (time.time() - t0)
+        seconds = {}
+        for n in sizes:
+            bench = load_config(args.config, [
+                *args.overrides, f"workdir={root / 'run'}",
+                f"evaluate.benchmarks=[{{name: mgsm, path: {root / f'mgsm{n}'}}}]"])
+            t0 = time.time()
+            run_evaluate(bench, {"m": model_path}, out=root / f"eval{r}-{n}")
+            seconds[n] = time.time() - t0
         t0 = time.time()
         for one in prompts:
             generate_answers(model, tokenizer, [one], e.max_new_tokens, cfg.model.max_len)
-        naive = args.rows / (time.time() - t0)
-        ratios.append(stage / naive)
-        print(f"repeat {r}: stage {stage:.1f} rows/s, naive loop {naive:.1f} rows/s, "
-              f"ratio x{stage / naive:.2f}", flush=True)
-    print(f"ratio stage / naive: median x{statistics.median(ratios):.2f} over {args.repeats}")
+        naive = len(prompts) / (time.time() - t0)
+        line = [f"naive loop {naive:.1f} rows/s"]
+        for n in sizes:
+            rate = n / seconds[n]
+            ratios.setdefault(str(n), []).append(rate / naive)
+            line.append(f"{n} rows: stage {rate:.1f} rows/s x{rate / naive:.2f}")
+        if len(sizes) > 1:
+            lo, hi = sizes[0], sizes[-1]
+            marginal = (hi - lo) / (seconds[hi] - seconds[lo])
+            ratios.setdefault("marginal", []).append(marginal / naive)
+            line.append(f"marginal {lo}->{hi}: {marginal:.1f} rows/s x{marginal / naive:.2f}")
+        print(f"repeat {r}: " + "; ".join(line), flush=True)
+    print("ratio stage / naive, median over repeats: " + ", ".join(
+        f"{k}: x{statistics.median(v):.2f}" for k, v in ratios.items()))
 
 
 if __name__ == "__main__":

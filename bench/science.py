@@ -49,6 +49,7 @@ ARMS: dict[str, tuple[str, list[str], str | None]] = {
     "orpo+consistency-aligned": ("aligned", ["align.objectives=[orpo, consistency]",
                                              CONSISTENCY], "orpo-shuffled"),
     "dpo-shuffled": ("shuffled", only("dpo"), None),
+    "dpo-aligned": ("aligned", only("dpo"), "dpo-shuffled"),
     "dpo+consistency-aligned": ("aligned", ["align.objectives=[dpo, consistency]", CONSISTENCY],
                                 "dpo-shuffled"),
 }

@@ -330,6 +330,11 @@ class EvalConfig(Strict):
     # prompt (`nll` per language; hf only). Smooth where exact match is still 0 (short runs,
     # small models): `search` turns it on and can rank by it (`search.metric: train_nll`).
     target_nll: bool = False
+    # 95% intervals of accuracy: a percentile bootstrap over the questions (`bootstrap_iters`
+    # resamples, the paired differences' too) or Wilson's score interval, which keeps a width
+    # at 0% and 100% where a bootstrap has none.
+    interval: Literal["bootstrap", "wilson"] = "bootstrap"
+    bootstrap_iters: int = Field(4000, ge=100)
 
     @model_validator(mode="after")
     def _distinct(self) -> EvalConfig:

@@ -109,9 +109,14 @@ def align_and_score(params: dict[str, Any], data: dict[str, Any], base: str, out
     """Align with `params` set in the config `data` up to step `stop` (the same run continues
     to the next rung), evaluate on the validation split, return the scores (`summary`) and
     the step. A restarted trial reuses the rungs it has evaluated."""
+    import ray.data
+
     from ray_align.align import run_align
     from ray_align.eval.stage import run_evaluate
 
+    # Ray Data inside a Ray worker draws tqdm bars, which reach the driver's log as cursor
+    # escapes; logged progress lines read better there (and in `ray job logs`).
+    ray.data.DataContext.get_current().use_ray_tqdm = False
     cfg = rag_only(Config.model_validate(with_values(data, params)))
     evals, step = Path(out) / "eval", stop
     if not (evals / f"step{stop}" / "rag" / "results.json").is_file():
@@ -144,15 +149,19 @@ def trial(params: dict[str, Any], *, data: dict[str, Any], base: str, root: str,
         tune.report(scores | {"trial_dir": str(out)})
 
 
-def search_algorithm(s: SearchConfig) -> Any:
-    """Tune's searcher for `search.algorithm` (`grid` is the random generator over a grid)."""
+def search_algorithm(s: SearchConfig, at_once: int) -> Any:
+    """Tune's search algorithm for `search.algorithm` (`grid` is the random generator over a
+    grid), running at most `at_once` trials together. (Tune's `max_concurrent_trials` limits
+    a Searcher such as Optuna's but is ignored for the random generator: both are limited
+    here.)"""
     if s.algorithm == "optuna":
+        from ray.tune.search import ConcurrencyLimiter
         from ray.tune.search.optuna import OptunaSearch
 
-        return OptunaSearch(seed=s.seed)
+        return ConcurrencyLimiter(OptunaSearch(seed=s.seed), max_concurrent=at_once)
     from ray.tune.search import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=s.seed)
+    return BasicVariantGenerator(random_state=s.seed, max_concurrent=at_once)
 
 
 def scheduler(s: SearchConfig, steps: int) -> Any:
@@ -220,7 +229,7 @@ def run_search(cfg: Config, base: str) -> StageResult:
             fn, param_space=space(s),
             tune_config=tune.TuneConfig(
                 metric=s.metric, mode=mode, num_samples=s.num_samples,
-                max_concurrent_trials=at_once, search_alg=search_algorithm(s),
+                search_alg=search_algorithm(s, at_once),
                 scheduler=scheduler(s, cfg.align.steps)),
             run_config=tune.RunConfig(name="tune", storage_path=str(root)),
         )

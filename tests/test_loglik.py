@@ -68,10 +68,11 @@ def test_continuation_logprobs_match_unpadded_passes(tiny):
     assert [len(encode_pair(tok, c, x)[1]) for c, x in pairs[-2:]] == [1, 1]
     got = continuation_logprobs(model, tok, pairs, max_len=64, batch_size=4)
     want = [direct(model, tok, c, x) for c, x in pairs]
-    for (g, g_greedy), (w, w_greedy) in zip(got, want, strict=True):
-        assert g == pytest.approx(w, abs=1e-5)
-        assert g_greedy == w_greedy
-    assert got[4][1] is True and got[0][1] is False
+    for g, (w, w_greedy), (c, x) in zip(got, want, pairs, strict=True):
+        assert g.logprob == pytest.approx(w, abs=1e-5)
+        assert g.greedy == w_greedy
+        assert g.tokens == len(encode_pair(tok, c, x)[1])
+    assert got[4].greedy is True and got[0].greedy is False
     # alone (no padding) the same numbers as in a padded batch
     assert continuation_logprobs(model, tok, pairs[2:3], 64)[0][0] == pytest.approx(
         got[2][0], abs=1e-5)
@@ -89,8 +90,8 @@ def test_continuation_logprobs_left_truncates_the_context(tiny):
     with torch.inference_mode():
         logp = model(torch.tensor([window[:-1]])).logits[0, -n:].log_softmax(-1)
     want = logp.gather(-1, torch.tensor(window[-n:])[:, None]).sum().item()
-    got = continuation_logprobs(model, tok, [(context, cont)], max_len=8)[0][0]
-    assert got == pytest.approx(want, abs=1e-5)
+    got = continuation_logprobs(model, tok, [(context, cont)], max_len=8)[0]
+    assert got.logprob == pytest.approx(want, abs=1e-5) and got.tokens == n
 
 
 def test_loglik_scorer(tiny):

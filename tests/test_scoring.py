@@ -3,7 +3,7 @@ import pytest
 from ray_align.eval import aggregate, report
 from ray_align.eval.paired import compare_counts, mcnemar_exact
 from ray_align.eval.paired import table as paired_table
-from ray_align.eval.scoring import exact_match, normalise, wilson
+from ray_align.eval.scoring import bootstrap, exact_match, interval, normalise, wilson
 
 
 def test_normalise_and_exact_match():
@@ -19,6 +19,19 @@ def test_wilson_interval_at_known_points():
     assert wilson(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
     assert wilson(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
     assert wilson(0, 0) == (0.0, 0.0)
+
+
+def test_bootstrap_interval_of_an_accuracy():
+    # 300 of 1000: close to the normal interval 0.3 +- 1.96 * sqrt(0.21 / 1000) = +- 0.0284
+    low, high = bootstrap([(300, 1000)])
+    assert low == pytest.approx(0.2716, abs=0.004) and high == pytest.approx(0.3284, abs=0.004)
+    assert bootstrap([(300, 1000)]) == (low, high)  # seeded
+    assert bootstrap([(0, 10)]) == (0.0, 0.0) and bootstrap([]) == (0.0, 0.0)
+    # Stratified by language: all wrong in one, all right in the other pools to exactly 0.5
+    # (no resample can move it); pooled as one language of 100 it would be ~ +- 0.1
+    assert bootstrap([(0, 50), (50, 50)]) == (0.5, 0.5)
+    assert interval([(0, 50), (50, 50)], "wilson") == wilson(50, 100)
+    assert interval([(3, 10)]) == bootstrap([(3, 10)])
 
 
 def test_mcnemar_and_paired_bootstrap_by_hand():
@@ -73,12 +86,18 @@ def test_per_language_table_and_plot(tmp_path):
     assert (en["n"], en["accuracy"], de["accuracy"], de["gap"]) == (4, 1.0, 0.75, 0.25)
     assert (en["recall"], de["recall"], de["consistency"]) == (1.0, 0.0, 0.75)
     assert (de["fidelity"], de["other_lang"]) == (0.75, 0.25)
-    assert (de["ci_low"], de["ci_high"]) == pytest.approx(wilson(3, 4))
+    assert (de["ci_low"], de["ci_high"]) == pytest.approx(bootstrap([(3, 4)]))
+    wil = aggregate.per_language(counts_of(ROWS, MODELS), MODELS, True, "en", ["en", "de"],
+                                 method="wilson")["aligned"]["de"]
+    assert (wil["ci_low"], wil["ci_high"]) == pytest.approx(wilson(3, 4))
     out = report.write(scores, tmp_path, ["en", "de"], "en", [], {})
     assert "| de | 25.0 (75) | 50.0 (75) | 75.0 (75) | 0.0 |" in out["table"]
     assert "| **gap to en, train langs** | 0.0 | 0.0 | 25.0 |" in out["table"]
     assert (tmp_path / "accuracy.png").stat().st_size > 1000
-    assert "| de | 100.0 | 100.0 | 75.0 |" in (tmp_path / "report.md").read_text()
+    md = (tmp_path / "report.md").read_text()
+    assert "| de | 100.0 | 100.0 | 75.0 |" in md
+    low, high = (f"{100 * x:.1f}" for x in bootstrap([(3, 4)]))
+    assert f"| de | 4 | 25.0 [0.0, 75.0] | 50.0 [0.0, 100.0] | 75.0 [{low}, {high}] |" in md
 
 
 def test_groups_weigh_languages_by_their_questions():
@@ -90,14 +109,17 @@ def test_groups_weigh_languages_by_their_questions():
     assert g["train"]["langs"] == ["de", "ja"] and g["train"]["n"] == 40
     assert g["train"]["accuracy"] == pytest.approx(16 / 40)  # (15 + 1) / 40, not (0.5+0.1)/2
     assert g["train"]["macro_accuracy"] == pytest.approx(0.3)
-    assert (g["train"]["ci_low"], g["train"]["ci_high"]) == pytest.approx(wilson(16, 40))
+    assert (g["train"]["ci_low"], g["train"]["ci_high"]) == pytest.approx(
+        bootstrap([(15, 30), (1, 10)]))  # each language resampled apart
     assert g["train"]["fidelity"] == pytest.approx((24 + 4) / 40)
     assert g["train"]["consistency"] == pytest.approx((18 + 2) / 40)
     assert g["all"]["n"] == 70 and g["all"]["accuracy"] == pytest.approx((9 + 16 + 5) / 70)
     assert g["all"]["fidelity"] == pytest.approx((10 + 24 + 4) / 50)  # th: not judged
     assert g["heldout"] == {"langs": ["th"], "n": 20, "accuracy": 0.25, "macro_accuracy": 0.25,
-                            "ci_low": pytest.approx(wilson(5, 20)[0]),
-                            "ci_high": pytest.approx(wilson(5, 20)[1])}
+                            "ci_low": pytest.approx(bootstrap([(5, 20)])[0]),
+                            "ci_high": pytest.approx(bootstrap([(5, 20)])[1])}
+    wil = aggregate.groups(scores, "en", ["th"], "wilson")["m"]["train"]
+    assert (wil["ci_low"], wil["ci_high"]) == pytest.approx(wilson(16, 40))
     md = report.table(scores, ["en", "de", "ja", "th"], "en", ["th"],
                       aggregate.groups(scores, "en", ["th"]))
     assert "| **train langs, size-weighted** | 40.0 (70) |" in md

@@ -14,7 +14,14 @@ import yaml
 
 from ray_align.config import load_config
 from ray_align.data.schema import split_of
-from ray_align.tune import concurrent_trials, run_search, rungs, same_search, summary
+from ray_align.tune import (
+    concurrent_trials,
+    run_search,
+    rungs,
+    same_search,
+    search_algorithm,
+    summary,
+)
 from tests.conftest import DEMO, SMALL
 
 
@@ -102,6 +109,10 @@ def test_rungs_and_trials_at_once():
     assert concurrent_trials(gpu, {"CPU": 64, "GPU": 8}) == 2
     fixed = load_config(None, ["search.max_concurrent_trials=3"])
     assert concurrent_trials(fixed, {"CPU": 64}) == 3
+    # the limit reaches every algorithm (Tune's own max_concurrent_trials skips the random one)
+    for algorithm in ("random", "grid", "optuna"):
+        s = load_config(None, [f"search.algorithm={algorithm}"]).search
+        assert search_algorithm(s, 3).max_concurrent == 3
     with pytest.raises(ValueError, match="evaluate_every: 300 leaves no evaluation"):
         load_config(None, ["align.steps=300", "search.evaluate_every=300"])
     with pytest.raises(ValueError, match="asha stops trials at intermediate evaluations"):

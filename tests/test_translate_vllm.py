@@ -173,4 +173,4 @@ def test_evaluate_generates_with_vllm_as_with_hf(ray_local, llama, tmp_path: Pat
             "id").select(["id", "prediction/m", "correct/m"]).to_pylist()
     assert len(preds["vllm"]) == 6 and preds["vllm"] == preds["hf"]
     meta = json.loads((tmp_path / "vllm/eval/mgsm/results.json").read_text())["meta"]
-    assert meta["engine_errors"] == {"m": 0}
+    assert meta["engine_errors"] == {"m": 0} and meta["interval"] == "bootstrap"

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from ray_align.data.tally import tally
 from ray_align.eval.paired import compare_counts
-from ray_align.eval.scoring import wilson
+from ray_align.eval.scoring import Interval, interval
 
 if TYPE_CHECKING:
     import ray.data
@@ -86,12 +86,13 @@ def order_langs(seen: set[str], configured: list[str]) -> list[str]:
 
 
 def per_language(counts: Counts, models: list[str], fidelity: bool, anchor: str,
-                 configured: list[str], agreement: Counts | None = None
+                 configured: list[str], agreement: Counts | None = None,
+                 method: Interval = "bootstrap", iters: int = 4000
                  ) -> dict[str, dict[str, dict[str, Any]]]:
-    """model -> language -> n, accuracy with its 95% Wilson interval, recall@k (null without
-    retrieval), gap to the anchor language (null if it was not evaluated), consistency with the
-    anchor, and for generated answers fidelity (answers in the question's language) and
-    other_lang (in another configured language)."""
+    """model -> language -> n, accuracy with its 95% interval (`scoring.interval`), recall@k
+    (null without retrieval), gap to the anchor language (null if it was not evaluated),
+    consistency with the anchor, and for generated answers fidelity (answers in the question's
+    language) and other_lang (in another configured language)."""
     by_lang = _by_lang(counts, models, fidelity)
     langs = order_langs(set(by_lang), configured)
     out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -102,7 +103,7 @@ def per_language(counts: Counts, models: list[str], fidelity: bool, anchor: str,
             n = sum(k for _, k in part)
             correct = sum(k for r, k in part if r[f"correct/{m}"])
             hits = [(r["hit"], k) for r, k in part if r["hit"] is not None]
-            low, high = wilson(correct, n)
+            low, high = interval([(correct, n)], method, iters)
             s: dict[str, Any] = {"n": n, "accuracy": correct / n if n else 0.0,
                                  "ci_low": low, "ci_high": high,
                                  "recall": sum(k for h, k in hits if h) / n if hits else None}
@@ -120,8 +121,8 @@ def per_language(counts: Counts, models: list[str], fidelity: bool, anchor: str,
     return out
 
 
-def paired(counts: Counts, models: list[str], fidelity: bool, langs: list[str]
-           ) -> dict[str, dict[str, dict]]:
+def paired(counts: Counts, models: list[str], fidelity: bool, langs: list[str],
+           iters: int = 4000) -> dict[str, dict[str, dict]]:
     """For every two models in order, "<later> - <earlier>" -> language -> `compare_counts`
     over the items both answered (all of them: each row holds every model's answer)."""
     by_lang = _by_lang(counts, models, fidelity)
@@ -132,16 +133,19 @@ def paired(counts: Counts, models: list[str], fidelity: bool, langs: list[str]
             part = by_lang.get(lang, [])
             only_a = sum(n for r, n in part if r[f"correct/{a}"] and not r[f"correct/{b}"])
             only_b = sum(n for r, n in part if r[f"correct/{b}"] and not r[f"correct/{a}"])
-            out[f"{b} - {a}"][lang] = compare_counts(sum(n for _, n in part), only_a, only_b)
+            out[f"{b} - {a}"][lang] = compare_counts(sum(n for _, n in part), only_a, only_b,
+                                                       iters)
     return out
 
 
-def groups(results: dict[str, dict[str, dict[str, Any]]], anchor: str, heldout: list[str]
+def groups(results: dict[str, dict[str, dict[str, Any]]], anchor: str, heldout: list[str],
+           method: Interval = "bootstrap", iters: int = 4000
            ) -> dict[str, dict[str, dict[str, Any]]]:
     """model -> `all` / `train` (not the anchor, not held out) / `heldout` languages -> their
     size-weighted aggregate (lm-eval's groups, `weight_by_size`): n, accuracy over all their
-    questions with its Wilson interval, the unweighted mean of the languages' accuracies
-    (`macro_accuracy`), and the size-weighted fidelity and consistency where measured."""
+    questions with its 95% interval (a bootstrap resamples each language apart), the
+    unweighted mean of the languages' accuracies (`macro_accuracy`), and the size-weighted
+    fidelity and consistency where measured."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for m, scores in results.items():
         members = {"all": list(scores),
@@ -153,8 +157,9 @@ def groups(results: dict[str, dict[str, dict[str, Any]]], anchor: str, heldout: 
                 continue
             part = [scores[g] for g in langs]
             n = sum(s["n"] for s in part)
-            correct = round(sum(s["accuracy"] * s["n"] for s in part))
-            low, high = wilson(correct, n)
+            strata = [(round(s["accuracy"] * s["n"]), s["n"]) for s in part]
+            correct = sum(k for k, _ in strata)
+            low, high = interval(strata, method, iters)
             g: dict[str, Any] = {"langs": langs, "n": n, "accuracy": correct / n if n else 0.0,
                                  "ci_low": low, "ci_high": high,
                                  "macro_accuracy": sum(s["accuracy"] for s in part) / len(part)}

@@ -36,12 +36,11 @@ def target_nll(model: Any, tokenizer: Any, prompts: list[str], targets: list[str
                max_len: int) -> list[float]:
     """The gold answer's mean negative log-likelihood per token (nats) after each prompt: the
     continuation " <target>", as the model learns to produce it (`prompts.answer_text`)."""
-    from ray_align.eval.loglik import continuation_logprobs, encode_pair
+    from ray_align.eval.loglik import continuation_logprobs
 
     pairs = [(p, f" {t}") for p, t in zip(prompts, targets, strict=True)]
-    sums = continuation_logprobs(model, tokenizer, pairs, max_len)
-    sizes = [min(len(encode_pair(tokenizer, p, t)[1]), max_len) for p, t in pairs]
-    return [-s / max(1, n) for (s, _), n in zip(sums, sizes, strict=True)]
+    return [-s.logprob / max(1, s.tokens)
+            for s in continuation_logprobs(model, tokenizer, pairs, max_len)]
 
 
 class Generator:

@@ -4,7 +4,7 @@ benchmark rows (see `ray_align.eval.benchmarks.base`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 import torch
@@ -13,6 +13,14 @@ from ray_align.eval.benchmarks.base import Kind
 from ray_align.model import load_for_inference, load_tokenizer
 
 Pair = tuple[list[int], list[int]]
+
+
+class Scored(NamedTuple):
+    """A continuation's summed log-prob, whether every token is the argmax, its token count."""
+
+    logprob: float
+    greedy: bool
+    tokens: int
 
 
 def encode_pair(tokenizer: Any, context: str, continuation: str) -> Pair:
@@ -48,10 +56,10 @@ def _window(ctx: list[int], cont: list[int], max_len: int) -> list[int]:
 
 @torch.inference_mode()
 def continuation_logprobs(model: Any, tokenizer: Any, pairs: list[tuple[str, str]],
-                          max_len: int, batch_size: int = 16) -> list[tuple[float, bool]]:
+                          max_len: int, batch_size: int = 16) -> list[Scored]:
     """For each (context, continuation): the sum of the continuation tokens' log-probs given
-    the context, and whether every one of them is the model's argmax (is_greedy); a
-    continuation over `max_len` tokens is scored on its last `max_len`.
+    the context, whether every one of them is the model's argmax (is_greedy), and how many
+    were scored: a continuation over `max_len` tokens is scored on its last `max_len`.
 
     One forward pass per distinct model input (the choices of a multiple-choice question
     that are one token long share theirs, as in lm-eval), `batch_size` inputs at a time,
@@ -62,7 +70,7 @@ def continuation_logprobs(model: Any, tokenizer: Any, pairs: list[tuple[str, str
     for i, x in enumerate(inputs):
         users.setdefault(x, []).append(i)
     distinct = sorted(users, key=len, reverse=True)
-    out: list[tuple[float, bool]] = [(0.0, False)] * len(pairs)
+    out: list[Scored] = [Scored(0.0, False, 0)] * len(pairs)
     for start in range(0, len(distinct), batch_size):
         chunk = distinct[start: start + batch_size]
         logits = _forward(model, tokenizer, chunk)
@@ -84,13 +92,13 @@ def _forward(model: Any, tokenizer: Any, inputs: list[tuple[int, ...]]) -> torch
     return model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
 
 
-def _score(logits: torch.Tensor, cont: list[int]) -> tuple[float, bool]:
-    """(sum of the log-probs of `cont`, is it greedy) from an input's unpadded logits, whose
-    last len(cont) positions predict it."""
+def _score(logits: torch.Tensor, cont: list[int]) -> Scored:
+    """`cont`'s score from an input's unpadded logits, whose last len(cont) positions
+    predict it."""
     logp = logits[-len(cont):].float().log_softmax(-1)
     target = torch.tensor(cont, device=logp.device)
     total = logp.gather(-1, target[:, None]).sum().item()
-    return total, bool((logp.argmax(-1) == target).all())
+    return Scored(total, bool((logp.argmax(-1) == target).all()), len(cont))
 
 
 class LoglikScorer:
@@ -113,14 +121,14 @@ class LoglikScorer:
         predictions, logliks, correct = [], [], []
         for cs, target in zip(choices, targets, strict=True):
             scored = [next(scores) for _ in cs]
-            logliks.append([s for s, _ in scored])
+            logliks.append([s.logprob for s in scored])
             if self.kind == "choice":
-                best = max(range(len(cs)), key=lambda i: scored[i][0])  # first of ties
+                best = max(range(len(cs)), key=lambda i: scored[i].logprob)  # first of ties
                 predictions.append(cs[best])
                 correct.append(cs[best] == target)
             else:  # choices == [target]
-                predictions.append(target if scored[0][1] else "")
-                correct.append(scored[0][1])
+                predictions.append(target if scored[0].greedy else "")
+                correct.append(scored[0].greedy)
         return (batch.append_column("prediction", pa.array(predictions, pa.string()))
                 .append_column("logliks", pa.array(logliks, pa.list_(pa.float64())))
                 .append_column("correct", pa.array(correct, pa.bool_())))

@@ -64,6 +64,19 @@ def table(results: dict[str, dict[str, dict]], langs: list[str], anchor: str,
     return "\n".join(lines)
 
 
+def intervals(results: dict[str, dict[str, dict]], langs: list[str], heldout: list[str]) -> str:
+    """Rows: languages; columns: n, then each model's accuracy % [95% interval]."""
+    models = list(results)
+    lines = ["| lang | n | " + " | ".join(models) + " |", "|" + "---|" * (len(models) + 2)]
+    for lang in langs:
+        tag = f"{lang} (held out)" if lang in heldout else lang
+        have = [results[m][lang] for m in models if lang in results[m]]
+        cells = [f"{100 * s['accuracy']:.1f} [{100 * s['ci_low']:.1f}, {100 * s['ci_high']:.1f}]"
+                 if s else "-" for s in (results[m].get(lang) for m in models)]
+        lines.append(f"| {tag} | {have[0]['n'] if have else ''} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 @contextmanager
 def _figure(path: Path, size: tuple[float, float], rows: int = 1) -> Iterator[Any]:
     """`rows` matplotlib axes (one axes if 1; headless), saved to `path` with legends on exit."""
@@ -82,7 +95,7 @@ def _figure(path: Path, size: tuple[float, float], rows: int = 1) -> Iterator[An
 
 
 def plot(results: dict[str, dict[str, dict]], langs: list[str], heldout: list[str], path: Path,
-         name: str = "rag") -> Path:
+         name: str = "rag", interval: str = "bootstrap") -> Path:
     """Grouped bars per language and model: accuracy with 95% intervals, then (when scored)
     answer-language fidelity."""
     width, x = 0.8 / len(results), np.arange(len(langs))
@@ -102,7 +115,7 @@ def plot(results: dict[str, dict[str, dict]], langs: list[str], heldout: list[st
         ax.set_xticks(x, ticks)
         ax.set_ylabel("accuracy (%)")
         ax.set_ylim(0, 105)
-        ax.set_title(f"{name}: accuracy per language (95% Wilson intervals)")
+        ax.set_title(f"{name}: accuracy per language (95% {interval} intervals)")
         if fax is not None:
             fax.set_xticks(x, ticks)
             fax.set_ylabel("answers in the question's language (%)")
@@ -153,12 +166,14 @@ def write(results: dict[str, dict[str, dict]], out: Path, langs: list[str], anch
         f"# {name}: accuracy per language ({metric}, %; in brackets, when judged: "
         "answer-language fidelity, the % of predictions in the question's language)\n\n" + md
         + "\n\n![accuracy](accuracy.png)"
+        + f"\n\n## Accuracy with its 95% {meta.get('interval', 'bootstrap')} interval (%; n: "
+          "questions per language)\n\n" + intervals(results, langs, heldout)
         + (f"\n\n## Consistency with {anchor} (%: questions right or wrong in both)\n\n"
            + "\n".join(consistency) + "\n" if anchor in langs else "\n")
         + (f"\n## Paired differences (accuracy points on the same questions; 95% paired "
            f"bootstrap interval; exact McNemar p)\n\n"
            f"{paired.table(diffs, langs, heldout)}\n" if diffs else "")
     )
-    plot(results, langs, heldout, out / "accuracy.png", name)
+    plot(results, langs, heldout, out / "accuracy.png", name, meta.get("interval", "bootstrap"))
     return {"results": str(out / "results.json"), "report": str(out / "report.md"),
             "plot": str(out / "accuracy.png"), "table": md}

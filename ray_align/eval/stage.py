@@ -150,21 +150,24 @@ def evaluate_benchmark(bench: Benchmark, models: dict[str, str], cfg: Config, ou
                           f"({bench.path})")
     anchor = cfg.langs.anchor
     agreement = aggregate.consistency_counts(written, names, anchor) if consistency else None
+    ci = cfg.evaluate.interval, cfg.evaluate.bootstrap_iters
     results = aggregate.per_language(counts, names, judge is not None, anchor,
-                                     cfg.langs.all, agreement)
+                                     cfg.langs.all, agreement, *ci)
     if bench.kind == "generate" and cfg.evaluate.target_nll:
         for m in names:
             for lang, total in aggregate.lang_sums(written, f"nll/{m}").items():
                 results[m][lang]["nll"] = total / results[m][lang]["n"]
     langs = list(results[names[0]])
-    diffs = aggregate.paired(counts, names, judge is not None, langs) if len(names) > 1 else {}
+    diffs = (aggregate.paired(counts, names, judge is not None, langs, ci[1])
+             if len(names) > 1 else {})
     n = sum(counts.values())
     meta = meta | {"benchmark": bench.name, "kind": bench.kind, "path": bench.path,
                    "questions": n, "fidelity_judge": judge, "langs": langs, "anchor": anchor,
+                   "interval": ci[0],
                    "heldout": [lang for lang in cfg.langs.heldout if lang in langs]}
     if bench.kind == "generate" and cfg.evaluate.generator == "vllm":
         meta["engine_errors"] = {m: int(written.sum(f"engine_errors/{m}") or 0) for m in names}
-    summaries = aggregate.groups(results, anchor, cfg.langs.heldout)
+    summaries = aggregate.groups(results, anchor, cfg.langs.heldout, *ci)
     outputs = report.write(results, out, langs, anchor, cfg.langs.heldout, meta, diffs,
                            summaries)
     print(f"[evaluate] {bench.name}: {n} questions in {len(langs)} languages\n\n"
