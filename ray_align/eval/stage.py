@@ -148,7 +148,9 @@ def evaluate_benchmark(bench: Benchmark, models: dict[str, str], cfg: Config, ou
     if not counts:
         raise ConfigError(f"evaluate.benchmarks: {bench.name} has no rows to evaluate "
                           f"({bench.path})")
-    anchor = cfg.langs.anchor
+    anchor, seen = cfg.langs.anchor, {key[0] for key in counts}
+    # consistency with the anchor language: only where it and another language were evaluated
+    consistency = consistency and anchor in seen and len(seen) > 1
     agreement = aggregate.consistency_counts(written, names, anchor) if consistency else None
     ci = cfg.evaluate.interval, cfg.evaluate.bootstrap_iters
     results = aggregate.per_language(counts, names, judge is not None, anchor,
