@@ -5,7 +5,8 @@ prompts, side by side in one run.
 `evaluate.concurrency` generator actors, `evaluate.batch_size` prompts per `generate` call,
 scoring, writing, counting), so its time includes Ray Data's start-up and the model loads.
 `naive`: one `generate_answers` call per question in this process (batch of one), over the
-smallest size's questions (its rate does not depend on N). Both greedy with the same
+smallest size's questions (its rate does not depend on N), after one untimed stage run (the
+first pays one-off costs: worker imports, file caches). Both greedy with the same
 `max_new_tokens`. The model is the demo's size (configs/demo.yaml `model`), random weights
 (throughput does not depend on them). Per repeat and size: rows/s of each and their ratio;
 with two or more sizes also the *marginal* ratio, (N2 - N1) / (t2 - t1) of the stage against
@@ -56,6 +57,11 @@ def main() -> None:
           flush=True)
     model, tokenizer = load_for_generation(model_path)
     prompts = [prompt(q, "en") for q in questions[: sizes[0]]]
+    # untimed: the first run pays one-off costs (worker processes' imports, file caches)
+    run_evaluate(load_config(args.config, [
+        *args.overrides, f"workdir={root / 'run'}",
+        f"evaluate.benchmarks=[{{name: mgsm, path: {root / f'mgsm{sizes[0]}'}}}]"]),
+        {"m": model_path}, out=root / "warmup")
     ratios: dict[str, list[float]] = {}
     for r in range(args.repeats):
         seconds = {}
