@@ -12,7 +12,7 @@ first pays one-off costs: worker imports, file caches). Both greedy with the sam
 with two or more sizes also the *marginal* ratio, (N2 - N1) / (t2 - t1) of the stage against
 the loop: the stage's rate once its fixed start-up cost is paid.
 
-    python bench/eval_throughput.py --rows 256,4096 --repeats 2
+    python bench/eval_throughput.py --rows 256,8192 --repeats 2
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from ray_align.runtime import init_ray
 
 def main() -> None:
     p = config_arguments(argparse.ArgumentParser(description=__doc__), "configs/demo.yaml")
-    p.add_argument("--rows", default="256,2048", help="comma-separated sizes (questions)")
+    p.add_argument("--rows", default="256,8192", help="comma-separated sizes (questions)")
     p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args()
     sizes = sorted(int(x) for x in args.rows.split(","))
