@@ -9,6 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ray_align.eval.scoring import Interval
 from ray_align.workdir import Workdir
 
 
@@ -333,7 +334,7 @@ class EvalConfig(Strict):
     # 95% intervals of accuracy: a percentile bootstrap over the questions (`bootstrap_iters`
     # resamples, the paired differences' too) or Wilson's score interval, which keeps a width
     # at 0% and 100% where a bootstrap has none.
-    interval: Literal["bootstrap", "wilson"] = "bootstrap"
+    interval: Interval = "bootstrap"
     bootstrap_iters: int = Field(4000, ge=100)
 
     @model_validator(mode="after")

@@ -70,10 +70,11 @@ def intervals(results: dict[str, dict[str, dict]], langs: list[str], heldout: li
     lines = ["| lang | n | " + " | ".join(models) + " |", "|" + "---|" * (len(models) + 2)]
     for lang in langs:
         tag = f"{lang} (held out)" if lang in heldout else lang
-        have = [results[m][lang] for m in models if lang in results[m]]
+        scores = [results[m].get(lang) for m in models]  # None: not evaluated (a comparison)
+        n = next((s["n"] for s in scores if s), "")
         cells = [f"{100 * s['accuracy']:.1f} [{100 * s['ci_low']:.1f}, {100 * s['ci_high']:.1f}]"
-                 if s else "-" for s in (results[m].get(lang) for m in models)]
-        lines.append(f"| {tag} | {have[0]['n'] if have else ''} | " + " | ".join(cells) + " |")
+                 if s else "-" for s in scores]
+        lines.append(f"| {tag} | {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -152,7 +153,7 @@ def write(results: dict[str, dict[str, dict]], out: Path, langs: list[str], anch
     aggregates across languages, `aggregate.groups`), report.md and accuracy.png of one
     benchmark; `diffs`: paired differences between the models (`eval/paired.py`)."""
     out.mkdir(parents=True, exist_ok=True)
-    name = meta.get("benchmark", "rag")
+    name, method = meta.get("benchmark", "rag"), meta.get("interval", "bootstrap")
     (out / "results.json").write_text(json.dumps(
         {"meta": meta, "models": results, "groups": groups or {}, "paired": diffs or {}},
         indent=2))
@@ -166,7 +167,7 @@ def write(results: dict[str, dict[str, dict]], out: Path, langs: list[str], anch
         f"# {name}: accuracy per language ({metric}, %; in brackets, when judged: "
         "answer-language fidelity, the % of predictions in the question's language)\n\n" + md
         + "\n\n![accuracy](accuracy.png)"
-        + f"\n\n## Accuracy with its 95% {meta.get('interval', 'bootstrap')} interval (%; n: "
+        + f"\n\n## Accuracy with its 95% {method} interval (%; n: "
           "questions per language)\n\n" + intervals(results, langs, heldout)
         + (f"\n\n## Consistency with {anchor} (%: questions right or wrong in both)\n\n"
            + "\n".join(consistency) + "\n" if anchor in langs else "\n")
@@ -174,6 +175,6 @@ def write(results: dict[str, dict[str, dict]], out: Path, langs: list[str], anch
            f"bootstrap interval; exact McNemar p)\n\n"
            f"{paired.table(diffs, langs, heldout)}\n" if diffs else "")
     )
-    plot(results, langs, heldout, out / "accuracy.png", name, meta.get("interval", "bootstrap"))
+    plot(results, langs, heldout, out / "accuracy.png", name, method)
     return {"results": str(out / "results.json"), "report": str(out / "report.md"),
             "plot": str(out / "accuracy.png"), "table": md}
