@@ -2,7 +2,8 @@
 
 Every arm starts from the same base and pairs (a finished pipeline workdir), trains the same
 steps on the same drawn rows with the same batch shapes, and is evaluated on the same questions;
-only the named factor changes. Seeds vary the draws and the order. Each arm x seed is a *cell*
+only the named factor changes (an arm in START starts from another arm's model of the same
+seed instead of the base). Seeds vary the draws and the order. Each arm x seed is a *cell*
 under `<workdir>/science/steps<N>[-<tag>]/<arm>/seed<k>/` holding its config, train log, model
 and evaluation; a rerun skips finished cells and resumes an interrupted one from its last align
 checkpoint, so the study can run in parts. Then, per language: mean accuracy and
@@ -30,6 +31,7 @@ from ray_align.pretrain import base_path
 
 T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228]  # df 1..10
 CONSISTENCY = "align.loss_weights={consistency: 0.1}"
+DPO_LR = "align.lr=3e-5"  # DPO's lr searched on validation (SCIENCE.md); SFT/ORPO keep 1e-3
 
 
 def only(objective: str) -> list[str]:
@@ -52,7 +54,14 @@ ARMS: dict[str, tuple[str, list[str], str | None]] = {
     "dpo-aligned": ("aligned", only("dpo"), "dpo-shuffled"),
     "dpo+consistency-aligned": ("aligned", ["align.objectives=[dpo, consistency]", CONSISTENCY],
                                 "dpo-shuffled"),
+    # DPO on an SFT-warmed model (the paper's DPO starts from instruction-tuned models): both
+    # start from the same seed's sft-shuffled model, which is also DPO's reference, so only
+    # DPO's batch composition differs; DPO at its searched lr (SCIENCE.md).
+    "sft-then-dpo-shuffled": ("shuffled", [*only("dpo"), DPO_LR], None),
+    "sft-then-dpo-aligned": ("aligned", [*only("dpo"), DPO_LR], "sft-then-dpo-shuffled"),
 }
+# arm -> the arm whose model (same seed) it starts from instead of the base.
+START = {"sft-then-dpo-shuffled": "sft-shuffled", "sft-then-dpo-aligned": "sft-shuffled"}
 
 
 def interval(xs: list[float]) -> tuple[float, float]:
@@ -78,9 +87,12 @@ def cell(config: str | None, overrides: list[str], arm: str, seed: int, steps: i
     resumed = out.exists()  # an interrupted cell: align resumes from its last checkpoint
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(cfg.model_dump_json(indent=1))
+    start = base_path(cfg)
+    if arm in START:  # the start arm's cell of the same seed, run first if it is missing
+        cell(config, overrides, START[arm], seed, steps, root)
+        start = str(root / START[arm] / f"seed{seed}" / "model")
     t0 = time.time()
-    model = base_path(cfg) if arm == "base" else run_align(cfg, base_path(cfg), mode, out
-                                                           ).outputs["model"]
+    model = start if arm == "base" else run_align(cfg, start, mode, out).outputs["model"]
     result = run_evaluate(cfg, {arm: model}, out / "eval")
     (out / "seconds.json").write_text(json.dumps({"seconds": round(time.time() - t0, 1),
                                                   "resumed": resumed}))

@@ -89,6 +89,9 @@ class TranslateConfig(Strict):
     # groups held out of training for scoring search trials (`data/schema.py: split_of`)
     validation_fraction: float = Field(0.0, ge=0, lt=1)
     shard_rows: int = Field(4096, gt=0)  # checked variants per shard file (`data/shards.py`)
+    # variants per bucket when translate groups by id through files (the group assembly, a
+    # resume's checks; `data/buckets.py`): what one task holds
+    bucket_rows: int = Field(200_000, gt=0)
 
     @model_validator(mode="after")
     def _backend(self) -> TranslateConfig:

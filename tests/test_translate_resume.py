@@ -50,12 +50,14 @@ def test_a_cut_off_run_leaves_exactly_the_unfinished_ids_to_translate(ray_local,
     shard("part-1", [("c", "de"), ("c", "ja"), ("d", "de"), ("d", "ja")])
     shard("part-2", [("e", "ja")])  # e: only ja, alone in its shard
     (folder / ".part-3.parquet.tmp").write_bytes(b"half a file")
-    assert shards.drop_cut_off(folder, 2) == (2, 3)  # b/de and e/ja dropped; a, c, d whole
+    scratch = tmp_path / "buckets"  # 8 variants, 3 per bucket: 3 buckets (b alone; a c d e)
+    assert shards.drop_cut_off(folder, 2, scratch, 3) == (2, 3)  # b/de, e/ja dropped; a, c, d
+    assert sorted(d.name for d in scratch.iterdir()) == ["b0", "b2"]
     left = {(r["id"], r["lang"]) for r in shards.read(folder).take_all()}
     assert left == {(i, lg) for i in "acd" for lg in ("de", "ja")}
     assert not (folder / "part-2.parquet").exists()  # emptied: removed
     source = ray.data.from_items([{"id": i, "prompt": i} for i in "abcdef"])
-    todo = shards.without(source, shards.read(folder, columns=["id"]))
+    todo = shards.without(source, shards.read(folder, columns=["id"]), scratch, 2)
     assert sorted(r["id"] for r in todo.take_all()) == ["b", "e", "f"]
 
 
@@ -90,11 +92,12 @@ def test_killed_translate_reruns_to_exactly_one_variant_each(ray_local, models, 
             "translate.quality.batch_size=8", "translate.shard_rows=8",
             f"langs.train=[{', '.join(langs)}]", "langs.heldout=[]"]
     cmd = [sys.executable, "-m", "ray_align.cli", "translate", *[f"--set={s}" for s in sets]]
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    log = tmp_path / "first-run.log"  # a file, not a pipe: a full pipe would stall the run
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, start_new_session=True, stdout=out, stderr=out)
     folder, t0 = run / "translate" / "variants", time.time()
     while not list(folder.glob("*.parquet")):
-        assert proc.poll() is None, "the run ended before writing a shard"
+        assert proc.poll() is None, "no shard written:\n" + log.read_text()[-3000:]
         assert time.time() - t0 < 600, "no shard written in 10 minutes"
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and its embedded Ray, at once

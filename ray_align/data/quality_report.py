@@ -52,13 +52,18 @@ def _counted(batch: pa.Table) -> pa.Table:
     return pa.concat_tables([_histograms(batch), variants])
 
 
-def stage_counts(checked: ray.data.Dataset
+def stage_counts(*parts: ray.data.Dataset
                  ) -> tuple[dict[tuple[str, str], int], dict[str, dict[str, list[int]]]]:
-    """One pass over every checked variant: (lang, reason up to its first ':', "" when
-    accepted) -> variants, and score -> lang -> counts per bin (of BINS)."""
-    rows = tally(checked.select_columns(["lang", "scores", "reason"])
-                 .map_batches(_counted, batch_format="pyarrow"), ["score", "lang", "bin"],
-                 total="count")
+    """One pass over every checked variant of `parts`: (lang, reason up to its first ':', ""
+    when accepted) -> variants, and score -> lang -> counts per bin (of BINS). Each part is
+    counted apart and the counts summed: a `union` would cut the read from the counting, and
+    every row would then cross the object store."""
+    rows: dict[tuple, int] = {}
+    for part in parts:
+        for key, n in tally(part.select_columns(["lang", "scores", "reason"])
+                            .map_batches(_counted, batch_format="pyarrow"),
+                            ["score", "lang", "bin"], total="count").items():
+            rows[key] = rows.get(key, 0) + n
     by_reason: dict[tuple[str, str], int] = {}
     hist: dict[str, dict[str, list[int]]] = {}
     for (score, lang, b), n in sorted(rows.items()):

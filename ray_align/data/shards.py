@@ -10,7 +10,8 @@ were made from (the source's files, the backend and its options, the languages, 
 A rerun with the same manifest first drops from the shards every id that lacks a target
 language (a kill cut it off: each file that holds one is rewritten without it, atomically), so
 that every id left is whole; then it translates only the source rows whose id no shard holds
-(a distributed anti-join on `id`). Each (id, language) is thus written exactly once. Any change
+(an anti-join on `id`); both group ids through files in buckets (`buckets.py`), not in a
+shuffle. Each (id, language) is thus written exactly once. Any change
 in the manifest starts over. The shards must be on storage every worker can write (as the
 stage's other outputs are).
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import uuid
@@ -28,6 +30,9 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from ray_align.data.buckets import by_bucket
+from ray_align.data.tally import total
 
 if TYPE_CHECKING:
     import ray.data
@@ -82,13 +87,13 @@ def read(folder: Path, **kwargs: Any) -> ray.data.Dataset:
     return ray.data.read_parquet(str(folder), file_extensions=["parquet"], **kwargs)
 
 
-def _cut_off(group: pa.Table, n_targets: int) -> pa.Table:
-    """map_groups by id: (path, id) of each shard holding the id, if it lacks a language."""
-    if len(set(group["lang"].to_pylist())) >= n_targets:
-        return pa.table({"path": pa.array([], pa.string()), "id": pa.array([], pa.string())})
-    paths = sorted(set(group["path"].to_pylist()))
-    return pa.table({"path": pa.array(paths, pa.string()),
-                     "id": pa.array([group["id"][0].as_py()] * len(paths), pa.string())})
+def _cut_off(bucket: pa.Table, n_targets: int) -> pa.Table:
+    """A bucket of ids (`buckets.by_bucket`): (path, id) of each shard holding an id that
+    lacks a language."""
+    langs = bucket.group_by("id", use_threads=False).aggregate([("lang", "count_distinct")])
+    cut = langs.filter(pc.less(langs["lang_count_distinct"], n_targets))["id"]
+    rows = bucket.filter(pc.is_in(bucket["id"], cut)).select(["path", "id"])
+    return rows.group_by(["path", "id"], use_threads=False).aggregate([])
 
 
 def _drop_ids(group: pa.Table) -> pa.Table:
@@ -103,14 +108,19 @@ def _drop_ids(group: pa.Table) -> pa.Table:
     return pa.table({"rows": pa.array([table.num_rows - keep.num_rows], pa.int64())})
 
 
-def drop_cut_off(folder: Path, n_targets: int) -> tuple[int, int]:
-    """Drop every id lacking one of `n_targets` languages from the shards in `folder`; returns
-    (variants dropped, ids whole)."""
-    cut = (read(folder, columns=["id", "lang"], include_paths=True).groupby("id")
-           .map_groups(_cut_off, fn_kwargs={"n_targets": n_targets}, batch_format="pyarrow"))
-    dropped = cut.groupby("path").map_groups(_drop_ids, batch_format="pyarrow").sum("rows")
+def drop_cut_off(folder: Path, n_targets: int, scratch: Path, bucket_rows: int
+                 ) -> tuple[int, int]:
+    """Drop every id lacking one of `n_targets` languages from the shards in `folder` (ids
+    grouped through files in `scratch`, `bucket_rows` variants per bucket); returns (variants
+    dropped, ids whole)."""
+    n = sum(pq.read_metadata(f).num_rows for f in folder.glob("*.parquet"))
+    buckets = max(1, math.ceil(n / bucket_rows))
+    cut = by_bucket([read(folder, columns=["id", "lang"], include_paths=True,
+                          override_num_blocks=buckets)], "id", _cut_off, scratch, buckets,
+                    n_targets=n_targets)
+    dropped = total(cut.groupby("path").map_groups(_drop_ids, batch_format="pyarrow"), "rows")
     whole = sum(pq.read_metadata(f).num_rows for f in folder.glob("*.parquet")) // n_targets
-    return dropped or 0, whole
+    return dropped, whole
 
 
 def _marked(batch: pa.Table, schema: pa.Schema, done: bool) -> pa.Table:
@@ -121,18 +131,18 @@ def _marked(batch: pa.Table, schema: pa.Schema, done: bool) -> pa.Table:
     return pa.Table.from_arrays([*cols, pa.array([done] * n)], [*schema.names, "_done"])
 
 
-def _unless_done(group: pa.Table) -> pa.Table:
-    rows = group.filter(pc.invert(group["_done"]))
-    return rows.slice(0, 0) if rows.num_rows < group.num_rows else rows
+def _not_done(bucket: pa.Table) -> pa.Table:
+    """A bucket of ids: its rows whose id no `_done` row has."""
+    done = bucket.filter(bucket["_done"])["id"]
+    return bucket.filter(pc.invert(pc.or_(bucket["_done"], pc.is_in(bucket["id"], done))))
 
 
-def without(rows: ray.data.Dataset, done: ray.data.Dataset) -> ray.data.Dataset:
-    """The `rows` whose `id` is not among `done`'s (an anti-join by a shuffle on `id`; Ray
-    Data's own join needs polars, which this project does not install)."""
+def without(rows: ray.data.Dataset, done: ray.data.Dataset, scratch: Path, buckets: int
+            ) -> ray.data.Dataset:
+    """The `rows` whose `id` is not among `done`'s (an anti-join through files in `scratch`,
+    `buckets` buckets of ids; Ray Data's own join needs polars, not installed here)."""
     schema = rows.schema().base_schema
-    return (rows.map_batches(_marked, fn_kwargs={"schema": schema, "done": False},
-                             batch_format="pyarrow")
-            .union(done.map_batches(_marked, fn_kwargs={"schema": schema, "done": True},
-                                    batch_format="pyarrow"))
-            .groupby("id").map_groups(_unless_done, batch_format="pyarrow")
-            .drop_columns(["_done"]))
+    marked = [part.map_batches(_marked, fn_kwargs={"schema": schema, "done": flag},
+                               batch_format="pyarrow") for part, flag in ((rows, False),
+                                                                          (done, True))]
+    return by_bucket(marked, "id", _not_done, scratch, buckets).drop_columns(["_done"])

@@ -15,9 +15,12 @@ rejected unparsed; a repeated id keeps its first occurrence in (file, row) order
 accepted + rejected.
 
 Each file is streamed by one read task in blocks of raw rows (`ray_align.data.readers`), shards
-in parallel; validation runs in `map_batches`; duplicates are found by a `groupby` on a hash of
-the id. Both datasets of a `Source` are lazy and share one plan, so consuming both executes it
-twice; to read once, use `split_checked(check_source(path).materialize())`.
+in parallel; validation runs in `map_batches`; duplicates are found per bucket of ids (a hash
+of the id, about 64 MiB of input each) through files (`buckets.py`: one bucket in memory at a
+time, not the whole source in a shuffle). The read, the validation and the scatter into buckets
+run when `check_source` is called; the rest is lazy: both datasets of a `Source` share that plan,
+so consuming both reads the buckets twice; to read once, use
+`split_checked(check_source(path).materialize())`.
 Whole-source problems (missing path, unknown format, corrupt parquet) raise `SourceError` in
 the driver before any dataset is built; `require_rows` raises it once rows are counted.
 """
@@ -28,6 +31,7 @@ import json
 import math
 import os
 import re
+import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -351,20 +355,20 @@ def _raw_rows(path: str, max_row_bytes: int) -> tuple[ray.data.Dataset, int]:
     return ds, hf.data.nbytes
 
 
-def check_source(path: str | Path, max_row_bytes: int = 1 << 20) -> ray.data.Dataset:
-    """Lazy CHECKED rows of a source: every row, with a reject `reason` or null."""
+def check_source(path: str | Path, max_row_bytes: int = 1 << 20, scratch: Path | None = None
+                 ) -> ray.data.Dataset:
+    """CHECKED rows of a source: every row, with a reject `reason` or null. `scratch`: the
+    folder of the duplicate check's buckets (`buckets.py`), on storage every node sees (None: a
+    new temporary folder, for one machine); the caller removes it once the rows are used."""
+    from ray_align.data.buckets import by_bucket
+
     path = str(path)
     raw, n_bytes = _raw_rows(path, max_row_bytes)
     buckets = max(1, math.ceil(n_bytes / BUCKET_BYTES))
-    return (
-        raw.map_batches(
-            check_batch,
-            batch_format="pyarrow",
-            fn_kwargs={"max_row_bytes": max_row_bytes, "buckets": buckets},
-        )
-        .groupby("bucket", num_partitions=buckets)
-        .map_groups(mark_duplicates, batch_format="pyarrow")
-    )
+    checked = raw.map_batches(check_batch, batch_format="pyarrow",
+                              fn_kwargs={"max_row_bytes": max_row_bytes, "buckets": buckets})
+    scratch = scratch or Path(tempfile.mkdtemp(prefix="ray-align-source-"))
+    return by_bucket([checked], "bucket", mark_duplicates, scratch, buckets)
 
 
 def split_checked(checked: ray.data.Dataset) -> Source:

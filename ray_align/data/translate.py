@@ -5,18 +5,23 @@ read and validated in the stream (`sources.py`), the configured backend's step (
 adds one variant per row and target language, the quality gate (`quality.py`) scores them and
 marks rejects, the checked variants are written in shards (`shards.py`: a rerun after a kill
 translates only what no shard holds), and the accepted ones are grouped with their anchor by
-source id. The driver gets counts only.
+source id through files (`buckets.py`). The driver gets counts only.
 """
 
 from __future__ import annotations
 
+import itertools
+import shutil
 import time
+from math import ceil
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from ray_align.config import Config
 from ray_align.data import shards
+from ray_align.data.buckets import by_bucket
 from ray_align.data.quality import QualityGate
 from ray_align.data.quality_report import stage_counts, write_report
 from ray_align.data.rejects import reject, write_rejects
@@ -28,6 +33,7 @@ from ray_align.data.sources import (
     source_files,
     split_checked,
 )
+from ray_align.data.tally import total
 from ray_align.data.translators import FIELDS, Job, get_backend
 from ray_align.runtime import StageResult, init_ray
 
@@ -78,16 +84,16 @@ def as_rejects(batch: pa.Table) -> pa.Table:
         for r in batch.to_pylist()], schema=REJECT)
 
 
-def assemble_group(rows: pa.Table, anchor: str) -> pa.Table:
-    """Ray Data map_groups: all accepted variants of one group -> one group row, anchor first."""
-    variants = sorted(rows.to_pylist(), key=lambda v: (v["lang"] != anchor, v["lang"]))
+def assemble_groups(rows: pa.Table, anchor: str) -> pa.Table:
+    """The accepted variants of one bucket (`buckets.by_bucket` by source id) -> one group row
+    per source id, its anchor first, then the other languages in order."""
     keep = ("lang", "prompt", "chosen", "rejected", "context", "quality", "scores", "translator")
-    row = {
-        "group_id": group_id(variants[0]["id"]),
-        "anchor_lang": anchor,
-        "variants": [{k: v[k] for k in keep} for v in variants],
-    }
-    return pa.Table.from_pylist([row], schema=GROUP)
+    variants = sorted(rows.select(["id", *keep]).to_pylist(),
+                      key=lambda v: (v["id"], v["lang"] != anchor, v["lang"]))
+    groups = [{"group_id": group_id(sid), "anchor_lang": anchor,
+               "variants": [{k: v[k] for k in keep} for v in vs]}
+              for sid, vs in itertools.groupby(variants, key=itemgetter("id"))]
+    return pa.Table.from_pylist(groups, schema=GROUP)
 
 
 def translated(cfg: Config, sources: ray.data.Dataset) -> ray.data.Dataset:
@@ -115,13 +121,15 @@ def translate_missing(cfg: Config, source: str, accepted: ray.data.Dataset) -> N
         source, files[1] if files else None, backend=t.backend,
         options=t.backend_options().model_dump(mode="json"), anchor=cfg.langs.anchor,
         targets=targets, quality=t.quality.model_dump(mode="json"))
-    todo = accepted
+    todo, scratch = accepted, cfg.paths.translate.dir / "_buckets"
     if shards.open_folder(folder, wanted):
-        dropped, whole = shards.drop_cut_off(folder, len(targets))
+        dropped, whole = shards.drop_cut_off(folder, len(targets), scratch, t.bucket_rows)
         print(f"[translate] resuming: {whole} source rows already translated ({dropped} "
               f"variants of rows cut off by the kill dropped: translated again)", flush=True)
         if whole:
-            todo = shards.without(accepted, shards.read(folder, columns=["id"]))
+            buckets = ceil(whole * len(targets) / t.bucket_rows)
+            done = shards.read(folder, columns=["id"], override_num_blocks=buckets)
+            todo = shards.without(accepted, done, scratch, buckets)
     # Blocks of about one shard's worth of source rows: shards are written (and a kill loses)
     # one block at a time, however large the files the source was read from.
     per_block = max(1, t.shard_rows // max(1, len(targets)))
@@ -130,7 +138,8 @@ def translate_missing(cfg: Config, source: str, accepted: ray.data.Dataset) -> N
         as_checked, batch_format="pyarrow").map_batches(
         shards.write_shard, fn_kwargs={"folder": str(folder)}, batch_size=t.shard_rows,
         batch_format="pyarrow")
-    print(f"[translate] {written.sum('rows') or 0} variants written to {folder}", flush=True)
+    print(f"[translate] translated: {total(written, 'rows')} variants written to {folder}",
+          flush=True)
 
 
 def run_translate(cfg: Config, source: str) -> StageResult:
@@ -143,19 +152,21 @@ def run_translate(cfg: Config, source: str) -> StageResult:
     # Nothing that grows with the source is held in the driver or pinned in the object store:
     # the checked source is written once (translate/source), the variants are written in
     # shards, and the counts, rejects, groups and report each stream from those files.
-    check_source(source).write_parquet(str(out.source), mode="overwrite")
+    check_source(source, scratch=out.dir / "_buckets").write_parquet(str(out.source),
+                                                                     mode="overwrite")
     src = split_checked(ray.data.read_parquet(str(out.source)))
     n_sources, n_src_rejected = count_checked(out.source)
     require_rows(n_sources, n_src_rejected, source)
-    print(f"[translate] {source} x {len(cfg.langs.train + cfg.langs.heldout) + 1} languages "
-          f"({cfg.translate.backend} backend)", flush=True)
+    print(f"[translate] checked: {source} ({n_sources} rows accepted), into "
+          f"{len(cfg.langs.train + cfg.langs.heldout)} languages ({cfg.translate.backend} "
+          "backend)", flush=True)
     translate_missing(cfg, source, src.accepted)
     anchors = src.accepted.map_batches(anchor_rows, fn_kwargs={"anchor": anchor},
                                        batch_format="pyarrow")
-    checked = anchors.union(shards.read(out.variants))
+    variants = shards.read(out.variants)
     by_lang: dict[str, int] = {}
     rejected_by_lang: dict[str, dict[str, int]] = {}
-    by_reason, hist = stage_counts(checked)
+    by_reason, hist = stage_counts(anchors, variants)
     for (lang, reason), n in sorted(by_reason.items()):
         if reason:
             rejected_by_lang.setdefault(lang, {})[reason] = n
@@ -163,14 +174,21 @@ def run_translate(cfg: Config, source: str) -> StageResult:
             by_lang[lang] = n
     n_accepted = sum(by_lang.values())
     n_variants = n_accepted + sum(sum(v.values()) for v in rejected_by_lang.values())
-    rejected = checked.filter(expr=col("reason").is_not_null()).map_batches(
+    # (an anchor is the accepted source row itself: never rejected)
+    rejected = variants.filter(expr=col("reason").is_not_null()).map_batches(
         as_rejects, batch_format="pyarrow")
     by_stage = write_rejects(out.rejects, src.rejects.union(rejected))
     by_reason = {r: n for reasons in by_stage.values() for r, n in reasons.items()}
+    print(f"[translate] counted: {n_variants} variants, {n_variants - n_accepted} rejected "
+          f"(written to {out.rejects}); grouping the accepted by source id", flush=True)
 
-    groups = checked.filter(expr=col("reason").is_null()).groupby("id").map_groups(
-        assemble_group, fn_kwargs={"anchor": anchor}, batch_format="pyarrow")
-    groups.write_parquet(str(out.groups), mode="overwrite")
+    # Grouped through files by source id (not a shuffle that holds every variant at once).
+    buckets = ceil(n_accepted / cfg.translate.bucket_rows)
+    accepted = [anchors, shards.read(out.variants, override_num_blocks=buckets).filter(
+        expr=col("reason").is_null())]
+    by_bucket(accepted, "id", assemble_groups, out.dir / "_buckets", buckets,
+              anchor=anchor).write_parquet(str(out.groups), mode="overwrite")
+    shutil.rmtree(out.dir / "_buckets")
     n_groups = n_sources  # one group per accepted source row: its anchor is always accepted
     counts = {
         "source_in": n_sources + n_src_rejected,
@@ -187,7 +205,7 @@ def run_translate(cfg: Config, source: str) -> StageResult:
     }
     write_report(out.dir, counts, hist, cfg.langs.all)
     counts["seconds"] = round(time.time() - t0, 1)
-    print(f"[translate] sources: {counts['source_in']} in = {n_sources} accepted + "
+    print(f"[translate] grouped: sources {counts['source_in']} in = {n_sources} accepted + "
           f"{n_src_rejected} rejected; variants: {n_variants} = {n_accepted} accepted + "
           f"{n_variants - n_accepted} rejected; {n_groups} groups -> {out.groups}", flush=True)
     outputs = {"groups": str(out.groups), "rejects": str(out.rejects), "source": str(out.source),
