@@ -168,8 +168,9 @@ def main() -> None:
         a, b = peaks[name, 1], peaks[name, args.scale]
         print(f"{name:>9}: x{args.scale} / x1: driver RSS {b['rss_mib'] / a['rss_mib']:.2f}, "
               f"object store {b['store_mib'] / max(a['store_mib'], 1e-9):.2f}; per phase: "
-              + ", ".join(f"{p} {b['phases'][p] / max(a['phases'].get(p, 0), 1e-9):.2f}"
-                          for p in b["phases"]))
+              + ", ".join(f"{p} {m / max(m1, 1e-9):.2f}"  # by position: names may hold counts
+                          for (p, m), m1 in zip(b["phases"].items(), a["phases"].values(),
+                                                strict=False)))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ files are not counted twice) and the caller removes it when done.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import uuid
@@ -35,6 +36,11 @@ from ray_align.data.tally import total
 
 if TYPE_CHECKING:
     import ray.data
+
+
+def buckets_for(n: int, per_bucket: int) -> int:
+    """How many buckets hold `n` rows (or bytes) at about `per_bucket` each (at least one)."""
+    return max(1, math.ceil(n / per_bucket))
 
 
 def bucket_of(keys: pa.ChunkedArray, buckets: int) -> np.ndarray:

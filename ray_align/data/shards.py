@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import uuid
@@ -31,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ray_align.data.buckets import by_bucket
+from ray_align.data.buckets import buckets_for, by_bucket
 from ray_align.data.tally import total
 
 if TYPE_CHECKING:
@@ -114,7 +113,7 @@ def drop_cut_off(folder: Path, n_targets: int, scratch: Path, bucket_rows: int
     grouped through files in `scratch`, `bucket_rows` variants per bucket); returns (variants
     dropped, ids whole)."""
     n = sum(pq.read_metadata(f).num_rows for f in folder.glob("*.parquet"))
-    buckets = max(1, math.ceil(n / bucket_rows))
+    buckets = buckets_for(n, bucket_rows)
     cut = by_bucket([read(folder, columns=["id", "lang"], include_paths=True,
                           override_num_blocks=buckets)], "id", _cut_off, scratch, buckets,
                     n_targets=n_targets)

@@ -28,7 +28,6 @@ the driver before any dataset is built; `require_rows` raises it once rows are c
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import tempfile
@@ -360,11 +359,11 @@ def check_source(path: str | Path, max_row_bytes: int = 1 << 20, scratch: Path |
     """CHECKED rows of a source: every row, with a reject `reason` or null. `scratch`: the
     folder of the duplicate check's buckets (`buckets.py`), on storage every node sees (None: a
     new temporary folder, for one machine); the caller removes it once the rows are used."""
-    from ray_align.data.buckets import by_bucket
+    from ray_align.data.buckets import buckets_for, by_bucket
 
     path = str(path)
     raw, n_bytes = _raw_rows(path, max_row_bytes)
-    buckets = max(1, math.ceil(n_bytes / BUCKET_BYTES))
+    buckets = buckets_for(n_bytes, BUCKET_BYTES)
     checked = raw.map_batches(check_batch, batch_format="pyarrow",
                               fn_kwargs={"max_row_bytes": max_row_bytes, "buckets": buckets})
     scratch = scratch or Path(tempfile.mkdtemp(prefix="ray-align-source-"))

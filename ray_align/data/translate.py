@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import shutil
 import time
-from math import ceil
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
@@ -21,7 +20,7 @@ import pyarrow as pa
 
 from ray_align.config import Config
 from ray_align.data import shards
-from ray_align.data.buckets import by_bucket
+from ray_align.data.buckets import buckets_for, by_bucket
 from ray_align.data.quality import QualityGate
 from ray_align.data.quality_report import stage_counts, write_report
 from ray_align.data.rejects import reject, write_rejects
@@ -127,7 +126,7 @@ def translate_missing(cfg: Config, source: str, accepted: ray.data.Dataset) -> N
         print(f"[translate] resuming: {whole} source rows already translated ({dropped} "
               f"variants of rows cut off by the kill dropped: translated again)", flush=True)
         if whole:
-            buckets = ceil(whole * len(targets) / t.bucket_rows)
+            buckets = buckets_for(whole * len(targets), t.bucket_rows)
             done = shards.read(folder, columns=["id"], override_num_blocks=buckets)
             todo = shards.without(accepted, done, scratch, buckets)
     # Blocks of about one shard's worth of source rows: shards are written (and a kill loses)
@@ -183,7 +182,7 @@ def run_translate(cfg: Config, source: str) -> StageResult:
           f"(written to {out.rejects}); grouping the accepted by source id", flush=True)
 
     # Grouped through files by source id (not a shuffle that holds every variant at once).
-    buckets = ceil(n_accepted / cfg.translate.bucket_rows)
+    buckets = buckets_for(n_accepted, cfg.translate.bucket_rows)
     accepted = [anchors, shards.read(out.variants, override_num_blocks=buckets).filter(
         expr=col("reason").is_null())]
     by_bucket(accepted, "id", assemble_groups, out.dir / "_buckets", buckets,
