@@ -12,8 +12,10 @@ a small corpus never reaches: Ray Data then runs ahead and the peak follows the 
 the stage holds). Under a cap below the corpus a streaming phase stays near the cap at any
 scale; a phase that holds all its input (a shuffle, a materialisation) grows with the corpus.
 
-    python bench/translate_memory.py --set workdir=runs/demo --scale 10 --budget-mib 4
-    python bench/translate_memory.py --set workdir=runs/demo --scale 10 --compare /work/old
+    python bench/translate_memory.py --set workdir=runs/demo --scales 1,10,30 --budget-mib 4
+    python bench/translate_memory.py --set workdir=runs/demo --compare /work/old
+
+It also plots object-store use over time per run, the phases' ends marked (`store.png`).
 """
 
 from __future__ import annotations
@@ -120,13 +122,39 @@ def measure(workdir: Path, source: Path, config: str | None, overrides: list[str
         "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "store_mib": sampler.peak / 2**20, "spilled_mib": sampler.spilled / 2**20,
         "seconds": seconds, "phases": per_phase, "samples": len(sampler.samples),
-        "missed": sampler.missed}), flush=True)
+        "missed": sampler.missed, "series": [(round(t - t0, 2), b) for t, b in sampler.samples],
+        "marks": [(round(t - t0, 2), name) for t, name in phases.marks]}), flush=True)
+
+
+def plot(peaks: dict[tuple[str, int], dict], path: Path) -> None:
+    """Object-store use over time, one panel per tree, one line per scale, phase ends marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trees = sorted({name for name, _ in peaks})
+    fig, axes = plt.subplots(len(trees), 1, figsize=(10, 3.2 * len(trees)), squeeze=False)
+    for ax, name in zip(axes[:, 0], trees, strict=True):
+        for (tree, scale), k in sorted(peaks.items()):
+            if tree != name:
+                continue
+            line, = ax.plot([t for t, _ in k["series"]], [b / 2**20 for _, b in k["series"]],
+                            label=f"x{scale}", lw=1)
+            for t, phase in k["marks"][1:]:
+                ax.axvline(t, color=line.get_color(), ls=":", lw=0.8)
+                ax.text(t, ax.get_ylim()[1] * 0.02, phase, rotation=90, fontsize=7,
+                        color=line.get_color(), va="bottom", ha="right")
+        ax.set(title=name, xlabel="seconds", ylabel="object store (MiB)")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def main() -> None:
     p = config_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]),
                          "configs/demo.yaml")
-    p.add_argument("--scale", type=int, default=10)
+    p.add_argument("--scales", default="1,10", help="corpus copies to measure, the first is 1x")
     p.add_argument("--compare", help="another source tree of ray_align, measured the same way")
     p.add_argument("--budget-mib", type=float, help="Ray Data's object-store budget")
     p.add_argument("--measure", nargs=2, metavar=("WORKDIR", "SOURCE"), help=argparse.SUPPRESS)
@@ -135,12 +163,13 @@ def main() -> None:
         return measure(Path(args.measure[0]), Path(args.measure[1]), args.config,
                        args.overrides, args.budget_mib)
     cfg = load_config(args.config, args.overrides)
+    scales = [int(x) for x in args.scales.split(",")]
     root = cfg.paths.bench("translate_memory")
     trees = {"this tree": str(Path(__file__).resolve().parents[1])}
     if args.compare:
         trees["compare"] = str(Path(args.compare).resolve())
-    peaks: dict[tuple[str, int], dict[str, float]] = {}
-    for scale in (1, args.scale):
+    peaks: dict[tuple[str, int], dict] = {}
+    for scale in scales:
         source = root / f"source-x{scale}.jsonl"
         scaled_source(cfg.paths.source, source, scale)
         for name, tree in trees.items():
@@ -165,12 +194,17 @@ def main() -> None:
                   "per phase (MiB): "
                   + ", ".join(f"{p} {m:.1f}" for p, m in k["phases"].items()), flush=True)
     for name in trees:
-        a, b = peaks[name, 1], peaks[name, args.scale]
-        print(f"{name:>9}: x{args.scale} / x1: driver RSS {b['rss_mib'] / a['rss_mib']:.2f}, "
-              f"object store {b['store_mib'] / max(a['store_mib'], 1e-9):.2f}; per phase: "
-              + ", ".join(f"{p} {m / max(m1, 1e-9):.2f}"  # by position: names may hold counts
-                          for (p, m), m1 in zip(b["phases"].items(), a["phases"].values(),
-                                                strict=False)))
+        a = peaks[name, scales[0]]
+        for scale in scales[1:]:
+            b = peaks[name, scale]
+            print(f"{name:>9}: x{scale} / x{scales[0]}: driver RSS "
+                  f"{b['rss_mib'] / a['rss_mib']:.2f}, object store "
+                  f"{b['store_mib'] / max(a['store_mib'], 1e-9):.2f}; per phase: "
+                  + ", ".join(f"{p} {m / max(m1, 1e-9):.2f}"  # by position: names hold counts
+                              for (p, m), m1 in zip(b["phases"].items(), a["phases"].values(),
+                                                    strict=False)))
+    plot(peaks, root / "store.png")
+    print(f"plot: {root / 'store.png'}")
 
 
 if __name__ == "__main__":

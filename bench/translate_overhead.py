@@ -120,7 +120,7 @@ def main() -> None:
     model = args.model or tiny_model(Path(tmp.name) / "llama", args.hidden, args.layers)
     options = VLLMOptions(
         model=model, max_new_tokens=args.max_new_tokens, max_model_len=args.max_model_len,
-        batch_size=args.batch_size, dtype="float32", fold_partitions=2,
+        batch_size=args.batch_size, dtype="float32",
         engine_kwargs={"enforce_eager": True}, env_vars={"VLLM_CPU_KVCACHE_SPACE": "1"})
     job = Job("en", args.langs.split(","))
     sizes = [int(s) for s in args.sizes.split(",")]

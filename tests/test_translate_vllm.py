@@ -16,7 +16,13 @@ import pytest
 from ray_align.cli import main
 from ray_align.config import ConfigError, load_config
 from ray_align.data.translators import Job, get_backend
-from ray_align.data.translators.vllm import VLLMOptions, fold, row_bytes, untranslatable
+from ray_align.data.translators.vllm import (
+    VLLMOptions,
+    fold,
+    fold_bucket,
+    row_bytes,
+    untranslatable,
+)
 
 CORPUS = [
     "The capital of France is Paris.", "What is the capital of Germany?",
@@ -27,7 +33,7 @@ LONG = "word " * 150  # over the context of 128 tokens
 CHAT = ("{% for m in messages %}<s>user: {{ m['content'] }}\n{% endfor %}"
         "{% if add_generation_prompt %}assistant:{% endif %}")
 ENGINE = {"max_new_tokens": 8, "max_model_len": 128, "batch_size": 16, "dtype": "float32",
-          "fold_partitions": 2, "engine_kwargs": {"enforce_eager": True},
+          "engine_kwargs": {"enforce_eager": True},
           "env_vars": {"VLLM_CPU_KVCACHE_SPACE": "1"}}  # GiB of KV cache: a tiny model's need
 
 
@@ -109,6 +115,25 @@ def test_fold_reports_engine_errors_and_empty_outputs():
     assert untranslatable({}) is None
     assert untranslatable({"prompt": "too long", "chosen": "too long"}) == (
         "untranslatable: prompt, chosen (too long)")
+
+
+def test_fold_bucket_folds_each_key_of_a_bucket_apart():
+    """A bucket holds the answers of several rows, interleaved: each row gets its own variants."""
+    answers = []
+    for i in (0, 3):
+        source = pa.Table.from_pylist([ROWS[i]])
+        answers.append({"__key": f"k{i}", "__lang": "", "__field": "", "__row": row_bytes(source),
+                        "__too_long": "", "generated_text": None, "__inference_error__": ""})
+        answers += [{"__key": f"k{i}", "__lang": lang, "__field": field, "__row": b"",
+                     "__too_long": "", "generated_text": f"{field}-{lang}-{i}",
+                     "__inference_error__": ""} for lang in ("de", "ja") for field in
+                    ("prompt", "chosen", "rejected")]
+    bucket = pa.Table.from_pylist(sorted(answers, key=lambda a: (a["__lang"], a["__field"]),
+                                         reverse=True))  # keys interleaved, carriers last
+    got = {(r["id"], r["lang"]): r for r in fold_bucket(bucket, ["de", "ja"], "vllm:m").to_pylist()}
+    assert sorted(got) == [("q0", "de"), ("q0", "ja"), ("q3", "de"), ("q3", "ja")]
+    assert got["q3", "ja"]["chosen"] == "chosen-ja-3" and got["q0", "de"]["prompt"] == "prompt-de-0"
+    assert all(r["error"] is None for r in got.values())
 
 
 def test_options_are_validated_at_config_load():

