@@ -92,6 +92,10 @@ class TranslateConfig(Strict):
     # variants per bucket when translate groups by id through files (the group assembly, a
     # resume's checks; `data/buckets.py`): what one task holds
     bucket_rows: int = Field(200_000, gt=0)
+    # source rows per translation window: the backend runs window by window (each a fresh
+    # pipeline, actors and engines started again), so a kill loses at most one window's work
+    # (the `vllm` step fills its fold's buckets before any of its shards is written)
+    window_rows: int = Field(1_000_000, gt=0)
 
     @model_validator(mode="after")
     def _backend(self) -> TranslateConfig:
@@ -339,6 +343,8 @@ class EvalConfig(Strict):
     # at 0% and 100% where a bootstrap has none.
     interval: Interval = "bootstrap"
     bootstrap_iters: int = Field(4000, ge=100)
+    # predictions per bucket of the consistency count's group-by on item ids (`data/buckets.py`)
+    bucket_rows: int = Field(200_000, gt=0)
 
     @model_validator(mode="after")
     def _distinct(self) -> EvalConfig:

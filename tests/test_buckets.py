@@ -42,3 +42,32 @@ def test_a_bucket_becomes_one_group_per_source_id_anchor_first():
                                                                     ["en", "de", "ja"]]
     assert [g["variants"][0]["prompt"] for g in groups] == ["a-en", "b-en"]
     assert all(g["anchor_lang"] == "en" and len(g["group_id"]) == 16 for g in groups)
+
+
+def test_consistency_counts_through_buckets_equal_a_count_by_hand(ray_local, tmp_path):
+    """Evaluation's agreement with the anchor, grouped by item through files, over blocks that
+    split items: the counts one would make by hand."""
+    import random
+
+    import ray.data
+
+    from ray_align.eval.aggregate import consistency_counts
+
+    rng = random.Random(0)
+    rows = [{"id": f"q{i}", "lang": lang, "correct/a": rng.random() < 0.6,
+             "correct/b": rng.random() < 0.4} for i in range(60)
+            for lang in ("en", "de", "ja") if not (lang == "en" and i % 10 == 0)]
+    rng.shuffle(rows)  # an item's languages in different blocks
+    want: dict[tuple, int] = {}
+    by_item: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        by_item.setdefault(r["id"], {})[r["lang"]] = r
+    for langs in by_item.values():
+        for m in ("a", "b"):
+            for lang, r in langs.items():
+                if "en" in langs:  # an item without the anchor counts nowhere
+                    key = (lang, m, r[f"correct/{m}"] == langs["en"][f"correct/{m}"])
+                    want[key] = want.get(key, 0) + 1
+    got = consistency_counts(ray.data.from_items(rows, override_num_blocks=5), ["a", "b"],
+                             "en", tmp_path / "scratch", buckets=3)
+    assert got == want and sum(got.values()) == 2 * 3 * 54

@@ -13,7 +13,7 @@ from ray_align.data.translate import run_translate
 from ray_align.demo.world import build_facts, build_passages, build_questions
 
 
-def test_translate_groups_and_accounting(ray_local, tmp_path):
+def test_translate_groups_and_accounting(ray_local, tmp_path, capsys):
     questions = build_questions(build_facts(), build_passages(build_facts()))[:40]
     odd = {"id": "odd", "prompt": "Who wrote Hamlet?", "response": "Shakespeare"}
     lines = [json.dumps(q, ensure_ascii=False) for q in questions] + [
@@ -23,8 +23,10 @@ def test_translate_groups_and_accounting(ray_local, tmp_path):
     ]
     source = tmp_path / "source.jsonl"
     source.write_text("\n".join(lines) + "\n")
-    cfg = load_config(None, [f"workdir={tmp_path / 'run'}", "translate.options.batch_size=16"])
+    cfg = load_config(None, [f"workdir={tmp_path / 'run'}", "translate.options.batch_size=16",
+                             "translate.window_rows=16"])  # 41 rows: 3 windows, one pipeline each
     result = run_translate(cfg, str(source))
+    assert "[translate] window 3/3: 410 variants written" in capsys.readouterr().out
     c = result.counts
     assert c["source_in"] == len(lines) == c["source_accepted"] + c["source_rejected"]
     assert c["source_rejected"] == 2

@@ -15,11 +15,11 @@ import pytest
 
 from ray_align.cli import main
 from ray_align.config import ConfigError, load_config
+from ray_align.data.buckets import each_key
 from ray_align.data.translators import Job, get_backend
 from ray_align.data.translators.vllm import (
     VLLMOptions,
     fold,
-    fold_bucket,
     row_bytes,
     untranslatable,
 )
@@ -117,7 +117,7 @@ def test_fold_reports_engine_errors_and_empty_outputs():
         "untranslatable: prompt, chosen (too long)")
 
 
-def test_fold_bucket_folds_each_key_of_a_bucket_apart():
+def test_a_bucket_of_answers_folds_each_key_apart():
     """A bucket holds the answers of several rows, interleaved: each row gets its own variants."""
     answers = []
     for i in (0, 3):
@@ -130,7 +130,8 @@ def test_fold_bucket_folds_each_key_of_a_bucket_apart():
                     ("prompt", "chosen", "rejected")]
     bucket = pa.Table.from_pylist(sorted(answers, key=lambda a: (a["__lang"], a["__field"]),
                                          reverse=True))  # keys interleaved, carriers last
-    got = {(r["id"], r["lang"]): r for r in fold_bucket(bucket, ["de", "ja"], "vllm:m").to_pylist()}
+    got = {(r["id"], r["lang"]): r for r in each_key(bucket, "__key", fold, targets=["de", "ja"],
+                                             translator="vllm:m").to_pylist()}
     assert sorted(got) == [("q0", "de"), ("q0", "ja"), ("q3", "de"), ("q3", "ja")]
     assert got["q3", "ja"]["chosen"] == "chosen-ja-3" and got["q0", "de"]["prompt"] == "prompt-de-0"
     assert all(r["error"] is None for r in got.values())

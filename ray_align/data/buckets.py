@@ -52,6 +52,17 @@ def bucket_of(keys: pa.ChunkedArray, buckets: int) -> np.ndarray:
                        dtype=np.int64, count=len(keys))
 
 
+def each_key(rows: pa.Table, key: str, fn: Callable[..., pa.Table], **fn_kwargs: Any
+             ) -> pa.Table:
+    """`fn(rows of one key, **fn_kwargs)` for each value of `key` in `rows` (one bucket of
+    `by_bucket`), concatenated: a per-key function made a per-bucket one."""
+    rows = rows.sort_by(key)
+    keys = rows[key].to_numpy(zero_copy_only=False)
+    starts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), len(keys)]
+    return pa.concat_tables([fn(rows.slice(a, b - a), **fn_kwargs)
+                             for a, b in zip(starts, starts[1:], strict=False)])
+
+
 def _scatter(batch: pa.Table, folder: str, key: str, buckets: int) -> pa.Table:
     """map_batches: write `batch` split by bucket, one file per bucket it touches."""
     where = bucket_of(batch[key], buckets)

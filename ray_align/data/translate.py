@@ -4,8 +4,9 @@ All of it runs in Ray Data, from the source files to the groups and the rejects:
 read and validated in the stream (`sources.py`), the configured backend's step (`translators/`)
 adds one variant per row and target language, the quality gate (`quality.py`) scores them and
 marks rejects, the checked variants are written in shards (`shards.py`: a rerun after a kill
-translates only what no shard holds), and the accepted ones are grouped with their anchor by
-source id through files (`buckets.py`). The driver gets counts only.
+translates only what no shard holds; windows of `translate.window_rows` source rows, by id, run
+one after the other, so a kill loses one window's work at most), and the accepted ones are
+grouped with their anchor by source id through files (`buckets.py`). The driver gets counts only.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pyarrow as pa
 
 from ray_align.config import Config
 from ray_align.data import shards
-from ray_align.data.buckets import buckets_for, by_bucket
+from ray_align.data.buckets import bucket_of, buckets_for, by_bucket
 from ray_align.data.quality import QualityGate
 from ray_align.data.quality_report import stage_counts, write_report
 from ray_align.data.rejects import reject, write_rejects
@@ -133,14 +134,24 @@ def translate_missing(cfg: Config, source: str, accepted: ray.data.Dataset) -> N
     # Blocks of about one shard's worth of source rows: shards are written (and a kill loses)
     # one block at a time, however large the files the source was read from.
     per_block = max(1, t.shard_rows // max(1, len(targets)))
-    todo = todo.repartition(target_num_rows_per_block=per_block)
-    written = translated(cfg, todo).map_batches(
-        as_checked, batch_format="pyarrow").map_batches(
-        shards.write_shard, fn_kwargs={"folder": str(folder)}, batch_size=t.shard_rows,
-        batch_format="pyarrow")
-    print(f"[translate] translated: {total(written, 'rows')} variants written to {folder}",
-          flush=True)
-    shutil.rmtree(cfg.paths.translate.dir / "_fold", ignore_errors=True)
+    windows = buckets_for(todo.count(), t.window_rows)
+    written = 0
+    for w in range(windows):
+        part = todo if windows == 1 else todo.map_batches(
+            in_window, fn_kwargs={"window": w, "windows": windows}, batch_format="pyarrow")
+        written += total(translated(cfg, part.repartition(target_num_rows_per_block=per_block))
+                         .map_batches(as_checked, batch_format="pyarrow")
+                         .map_batches(shards.write_shard, fn_kwargs={"folder": str(folder)},
+                                      batch_size=t.shard_rows, batch_format="pyarrow"), "rows")
+        if windows > 1:
+            print(f"[translate] window {w + 1}/{windows}: {written} variants written", flush=True)
+        shutil.rmtree(cfg.paths.translate.dir / "_fold", ignore_errors=True)
+    print(f"[translate] translated: {written} variants written to {folder}", flush=True)
+
+
+def in_window(batch: pa.Table, window: int, windows: int) -> pa.Table:
+    """The rows of `batch` whose id falls in translation window `window` (of `windows`)."""
+    return batch.filter(pa.array(bucket_of(batch["id"], windows) == window))
 
 
 def run_translate(cfg: Config, source: str) -> StageResult:

@@ -6,16 +6,19 @@ from counts that Ray Data computes next to the data (`tally`): the driver never 
 predictions. Accuracy and recall per language and model come from the joint counts of
 (language, hit, each model's correctness and fidelity), and so do the paired comparisons (the
 discordant counts of two models); consistency with the anchor language needs each item's
-languages together (one group-by on the item id).
+languages together (one group-by on the item id, through files: `buckets.by_bucket`).
 """
 
 from __future__ import annotations
 
+import functools
 from itertools import combinations
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from ray_align.data.buckets import by_bucket, each_key
 from ray_align.data.tally import tally
 from ray_align.eval.paired import compare_counts
 from ray_align.eval.scoring import Interval, interval
@@ -37,7 +40,7 @@ def joint_counts(predictions: ray.data.Dataset, models: list[str], fidelity: boo
 
 
 def _agreement(rows: pa.Table, models: list[str], anchor: str) -> pa.Table:
-    """map_groups over one item's languages: (lang, model, agree) for each of its languages,
+    """One item's languages (its rows): (lang, model, agree) for each of its languages,
     the anchor's own included (agree: its correctness equals the anchor language's; an item
     without the anchor gives none)."""
     langs = rows["lang"].to_pylist()
@@ -55,11 +58,15 @@ def _agreement(rows: pa.Table, models: list[str], anchor: str) -> pa.Table:
                      "agree": pa.array(out["agree"], pa.bool_())})
 
 
-def consistency_counts(predictions: ray.data.Dataset, models: list[str], anchor: str) -> Counts:
-    """(lang, model, agree) -> items: agreement of each language with the anchor's."""
+def consistency_counts(predictions: ray.data.Dataset, models: list[str], anchor: str,
+                       scratch: Path, buckets: int) -> Counts:
+    """(lang, model, agree) -> items: agreement of each language with the anchor's. The
+    group-by on the item id goes through files in `scratch` (`buckets.by_bucket`: memory per
+    task is one bucket, not every prediction as in a hash shuffle); the caller removes it."""
     cols = ["id", "lang", *(f"correct/{m}" for m in models)]
-    agree = predictions.select_columns(cols).groupby("id").map_groups(
-        _agreement, fn_kwargs={"models": models, "anchor": anchor}, batch_format="pyarrow")
+    agree = by_bucket([predictions.select_columns(cols)], "id",
+                      functools.partial(each_key, key="id", fn=_agreement), scratch, buckets,
+                      models=models, anchor=anchor)
     return tally(agree, ["lang", "model", "agree"])
 
 

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from ray_align.config import BenchmarkSpec, Config, ConfigError
+from ray_align.data.buckets import buckets_for
 from ray_align.data.schema import Split
+from ray_align.data.tally import total
 from ray_align.eval import aggregate, report, vllm_generation
 from ray_align.eval.benchmarks import Benchmark, get_benchmark
 from ray_align.eval.fidelity import get_judge
@@ -151,24 +153,31 @@ def evaluate_benchmark(bench: Benchmark, models: dict[str, str], cfg: Config, ou
     anchor, seen = cfg.langs.anchor, {key[0] for key in counts}
     # consistency with the anchor language: only where it and another language were evaluated
     consistency = consistency and anchor in seen and len(seen) > 1
-    agreement = aggregate.consistency_counts(written, names, anchor) if consistency else None
+    n = sum(counts.values())
+    agreement = None
+    if consistency:
+        scratch = out / "_buckets"
+        agreement = aggregate.consistency_counts(
+            ray.data.read_parquet(str(predictions), override_num_blocks=(
+                buckets := buckets_for(n, cfg.evaluate.bucket_rows))),
+            names, anchor, scratch, buckets)
+        shutil.rmtree(scratch)
     ci = cfg.evaluate.interval, cfg.evaluate.bootstrap_iters
     results = aggregate.per_language(counts, names, judge is not None, anchor,
                                      cfg.langs.all, agreement, *ci)
     if bench.kind == "generate" and cfg.evaluate.target_nll:
         for m in names:
-            for lang, total in aggregate.lang_sums(written, f"nll/{m}").items():
-                results[m][lang]["nll"] = total / results[m][lang]["n"]
+            for lang, nll in aggregate.lang_sums(written, f"nll/{m}").items():
+                results[m][lang]["nll"] = nll / results[m][lang]["n"]
     langs = list(results[names[0]])
     diffs = (aggregate.paired(counts, names, judge is not None, langs, ci[1])
              if len(names) > 1 else {})
-    n = sum(counts.values())
     meta = meta | {"benchmark": bench.name, "kind": bench.kind, "path": bench.path,
                    "questions": n, "fidelity_judge": judge, "langs": langs, "anchor": anchor,
                    "interval": ci[0],
                    "heldout": [lang for lang in cfg.langs.heldout if lang in langs]}
     if bench.kind == "generate" and cfg.evaluate.generator == "vllm":
-        meta["engine_errors"] = {m: int(written.sum(f"engine_errors/{m}") or 0) for m in names}
+        meta["engine_errors"] = {m: total(written, f"engine_errors/{m}") for m in names}
     summaries = aggregate.groups(results, anchor, cfg.langs.heldout, *ci)
     outputs = report.write(results, out, langs, anchor, cfg.langs.heldout, meta, diffs,
                            summaries)

@@ -50,7 +50,6 @@ null without an error.
 from __future__ import annotations
 
 import functools
-import itertools
 import tempfile
 import uuid
 from pathlib import Path
@@ -237,18 +236,6 @@ def fold(group: pa.Table, targets: list[str], translator: str) -> pa.Table:
     return pa.concat_tables(out)
 
 
-def fold_bucket(rows: pa.Table, targets: list[str], translator: str) -> pa.Table:
-    """The answers of one bucket (`buckets.by_bucket` by `__key`) -> the variant rows of each
-    of its source rows (`fold` per key)."""
-    import numpy as np
-
-    rows = rows.sort_by("__key")
-    keys = rows["__key"].to_numpy(zero_copy_only=False)
-    starts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), len(keys)]
-    return pa.concat_tables([fold(rows.slice(a, b - a), targets, translator)
-                             for a, b in itertools.pairwise(starts)])
-
-
 def no_targets(batch: pa.Table) -> pa.Table:
     empty = batch.slice(0, 0)
     for name in ("lang", "translator", "error"):
@@ -280,7 +267,7 @@ def translate(sources: ray.data.Dataset, job: Job, options: VLLMOptions) -> ray.
     answers go to buckets in `job.scratch`; the fold back into variant rows is lazy."""
     from ray.data.llm import build_processor
 
-    from ray_align.data.buckets import buckets_for, by_bucket
+    from ray_align.data.buckets import buckets_for, by_bucket, each_key
 
     if not job.targets:
         return sources.map_batches(no_targets, batch_format="pyarrow")
@@ -300,9 +287,9 @@ def translate(sources: ray.data.Dataset, job: Job, options: VLLMOptions) -> ray.
     # requests: at most one per (row, language, field), plus a filler per row
     n_requests = sources.count() * (len(job.targets) * len(FIELDS) + 1)
     scratch = job.scratch or Path(tempfile.mkdtemp(prefix="ray-align-fold-"))
-    return by_bucket([answered], "__key", fold_bucket, scratch,
-                     buckets_for(n_requests, job.bucket_rows), targets=list(job.targets),
-                     translator=translator_name(options.model))
+    return by_bucket([answered], "__key", functools.partial(each_key, key="__key", fn=fold),
+                     scratch, buckets_for(n_requests, job.bucket_rows),
+                     targets=list(job.targets), translator=translator_name(options.model))
 
 
 BACKEND = Backend(options=VLLMOptions, step=translate)
