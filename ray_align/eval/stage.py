@@ -156,12 +156,10 @@ def evaluate_benchmark(bench: Benchmark, models: dict[str, str], cfg: Config, ou
     n = sum(counts.values())
     agreement = None
     if consistency:
-        scratch = out / "_buckets"
-        agreement = aggregate.consistency_counts(
-            ray.data.read_parquet(str(predictions), override_num_blocks=(
-                buckets := buckets_for(n, cfg.evaluate.bucket_rows))),
-            names, anchor, scratch, buckets)
-        shutil.rmtree(scratch)
+        buckets = buckets_for(n, cfg.evaluate.bucket_rows)
+        rows = ray.data.read_parquet(str(predictions), override_num_blocks=buckets)
+        agreement = aggregate.consistency_counts(rows, names, anchor, out / "_buckets", buckets)
+        shutil.rmtree(out / "_buckets")
     ci = cfg.evaluate.interval, cfg.evaluate.bootstrap_iters
     results = aggregate.per_language(counts, names, judge is not None, anchor,
                                      cfg.langs.all, agreement, *ci)
