@@ -15,6 +15,7 @@ import itertools
 import shutil
 import time
 from operator import itemgetter
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -96,14 +97,14 @@ def assemble_groups(rows: pa.Table, anchor: str) -> pa.Table:
     return pa.Table.from_pylist(groups, schema=GROUP)
 
 
-def translated(cfg: Config, sources: ray.data.Dataset) -> ray.data.Dataset:
+def translated(cfg: Config, sources: ray.data.Dataset, scratch: Path) -> ray.data.Dataset:
     """Every accepted source row in each target language (CHECKED rows: `scores`, `quality`
-    and a reject `reason`, null when accepted)."""
+    and a reject `reason`, null when accepted). `scratch`: for a backend's group-bys."""
     import ray.data
 
     t = cfg.translate
     job = Job(src=cfg.langs.anchor, targets=cfg.langs.train + cfg.langs.heldout,
-              scratch=cfg.paths.translate.dir / "_fold", bucket_rows=t.bucket_rows)
+              scratch=scratch, bucket_rows=t.bucket_rows)
     rows = sources.map_batches(source_rows, batch_format="pyarrow")
     variants = get_backend(t.backend).step(rows, job, t.backend_options())
     q = t.quality
@@ -139,13 +140,13 @@ def translate_missing(cfg: Config, source: str, accepted: ray.data.Dataset) -> N
     for w in range(windows):
         part = todo if windows == 1 else todo.map_batches(
             in_window, fn_kwargs={"window": w, "windows": windows}, batch_format="pyarrow")
-        written += total(translated(cfg, part.repartition(target_num_rows_per_block=per_block))
+        part = part.repartition(target_num_rows_per_block=per_block)
+        written += total(translated(cfg, part, scratch / "fold")  # emptied by each window
                          .map_batches(as_checked, batch_format="pyarrow")
                          .map_batches(shards.write_shard, fn_kwargs={"folder": str(folder)},
                                       batch_size=t.shard_rows, batch_format="pyarrow"), "rows")
         if windows > 1:
             print(f"[translate] window {w + 1}/{windows}: {written} variants written", flush=True)
-        shutil.rmtree(cfg.paths.translate.dir / "_fold", ignore_errors=True)
     print(f"[translate] translated: {written} variants written to {folder}", flush=True)
 
 
