@@ -14,7 +14,14 @@ from ray_align.config import ModelConfig
 from ray_align.model import build_model, train_tokenizer
 from ray_align.prompts import answer_text, rag_prompt
 from ray_align.train.objectives import Composite, options_for
-from ray_align.train.objectives.base import IGNORE, encode, encode_rows, forward, step_norm
+from ray_align.train.objectives.base import (
+    IGNORE,
+    answer_positions,
+    encode,
+    encode_rows,
+    forward,
+    step_norm,
+)
 
 ROWS = [
     {"group_id": "g1", "lang": "en", "prompt": "What is the currency of Japan?",
@@ -229,6 +236,45 @@ def test_composite_is_the_weighted_sum(tiny):
     assert metrics["orpo/loss"] == pytest.approx(metrics["orpo/nll"] + 0.2 * or_loss, abs=1e-6)
     total.backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize("names, options", [
+    (["sft"], {}), (["orpo", "consistency"], {"consistency": {"layer": 1}}),
+    (["dpo"], {}), (["orpo"], {"orpo": {"nll": "full"}}),
+])
+def test_logits_at_the_answer_positions_give_the_same_loss_and_gradient(tiny, names, options):
+    """`forward` computes logits only where some row predicts an answer token (the LM head and
+    the vocabulary-wide log-softmax are most of a step on short answers after long prompts):
+    loss, metrics and every gradient equal those from every position's logits."""
+    tok, base = tiny
+    rows = [r | {"ref_chosen_logp": -20.0 - i, "ref_rejected_logp": -21.0 + i}
+            for i, r in enumerate(ROWS)]
+    composite = Composite(names, options=options)
+    batch = composite.collate(rows, tok, 128)
+    labels = batch["labels"]
+    kept = answer_positions(labels)
+    assert 0 < len(kept) < labels.shape[1] - 1  # the prompts are longer than the answers
+    results = []
+    for every in (True, False):
+        model = perturbed(base, 0.05, seed=5)
+        composite.every_position = every or options.get("orpo", {}).get("nll") == "full"
+        loss, metrics = composite(model, batch)
+        loss.backward()
+        results.append((loss.item(), metrics, [p.grad.clone() for p in model.parameters()]))
+    (full, m_full, g_full), (kept_loss, m_kept, g_kept) = results
+    assert kept_loss == pytest.approx(full, abs=1e-6)
+    assert m_kept.keys() == m_full.keys()
+    assert all(m_kept[k] == pytest.approx(m_full[k], abs=1e-6) for k in m_full)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g_kept, g_full, strict=True))
+    with torch.no_grad():  # the positions are used unless a term needs every one
+        out = forward(base, batch | {"pad_token_id": tok.pad_token_id}, None)
+    assert out.positions is not None and out.logits.shape[1] == len(out.positions)
+    assert torch.equal(out.positions, answer_positions(out.labels))
+    assert len(out.positions) < out.labels.shape[1] - 1
+    if options.get("orpo", {}).get("nll") == "full":
+        assert Composite(names, options=options).every_position
+        with pytest.raises(ValueError, match="every position"):
+            out.nll(batch["input_ids"])
 
 
 def test_composite_asks_for_what_its_objectives_need(tiny):

@@ -52,6 +52,7 @@ class Composite:
         if len(layers) > 1:
             raise ValueError(f"objectives read different hidden layers {sorted(layers)}")
         self.layer = layers.pop() if layers else None
+        self.every_position = any(o.every_position for o, _ in self.parts)
 
     def collate(self, rows: Sequence[Row], tokenizer: Any, max_len: int) -> dict[str, Any]:
         """Chosen rows encoded (+ rejected rows when an objective needs pairs), then each
@@ -72,7 +73,7 @@ class Composite:
 
     def __call__(self, model: torch.nn.Module, batch: dict[str, Any]
                  ) -> tuple[torch.Tensor, Metrics]:
-        out = forward(model, batch, self.layer)
+        out = forward(model, batch, self.layer, self.every_position)
         total: torch.Tensor | float = 0.0
         metrics: Metrics = {}
         for objective, weight in self.parts:

@@ -9,6 +9,7 @@ concatenated, as TRL's `concatenated_forward`).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -46,6 +47,12 @@ class Objective:
     def hidden_layer(self) -> int | None:
         """The layer whose hidden states this objective reads (None: it reads none)."""
         return None
+
+    @property
+    def every_position(self) -> bool:
+        """Whether it reads the logits of every position, not only those predicting an answer
+        token (an NLL over the prompt too)."""
+        return False
 
     def collate(self, rows: Sequence[Row], enc: dict[str, torch.Tensor]) -> dict[str, Any]:
         """Extra tensors this objective needs beyond the shared encoding `enc`."""
@@ -93,30 +100,54 @@ def encode_rows(rows: Sequence[Row], field: str, tokenizer: Any, max_len: int
     }
 
 
-def token_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per row: the summed log-prob of the label tokens (next-token shifted), and their count."""
+def token_logps(logits: torch.Tensor, labels: torch.Tensor, positions: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row: the summed log-prob of the label tokens (next-token shifted), and their count.
+    `positions`: the logits are those of these positions only (None: of every position)."""
     labels = labels[:, 1:]
+    if positions is None:
+        logits = logits[:, :-1]
+    else:
+        labels = labels[:, positions]
     mask = labels != IGNORE
-    logps = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    logps = torch.log_softmax(logits.float(), dim=-1)
     picked = logps.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
     return (picked * mask).sum(-1), mask.sum(-1)
+
+
+def answer_positions(labels: torch.Tensor) -> torch.Tensor:
+    """The positions whose logits predict a label token in some row: the only logits the
+    answer log-probs read. A RAG prompt is long and its answer short, so these are a few of the
+    sequence's positions, and the LM head and log-softmax (over the whole vocabulary) run on
+    those alone."""
+    return (labels[:, 1:] != IGNORE).any(0).nonzero().squeeze(-1)
+
+
+def takes_logits_to_keep(model: torch.nn.Module) -> bool:
+    """Whether the (DeepSpeed- or PEFT-wrapped) model's forward takes `logits_to_keep`, as
+    Hugging Face causal LMs do since transformers 4.50."""
+    inner = getattr(model, "module", model)  # a DeepSpeed engine's model
+    if hasattr(inner, "get_base_model"):  # a PEFT model
+        inner = inner.get_base_model()
+    return "logits_to_keep" in inspect.signature(inner.forward).parameters
 
 
 @dataclass
 class Forward:
     """One forward pass over the chosen rows (then the rejected rows, if any), and views of it."""
 
-    logits: torch.Tensor  # [n_chosen (+ n_rejected), T, V]
-    labels: torch.Tensor
+    logits: torch.Tensor  # [n_chosen (+ n_rejected), T or len(positions), V]
+    labels: torch.Tensor  # [n_chosen (+ n_rejected), T]
     n_chosen: int
     hidden: torch.Tensor | None  # [n_chosen, T, H] at the requested layer
     # Under gradient accumulation: what the whole step's means divide by (`step_norm`);
     # None: this batch is the whole step.
     norm: dict[str, float] | None = None
+    positions: torch.Tensor | None = None  # the positions `logits` hold (None: every one)
 
     @cached_property
     def _logps(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return token_logps(self.logits, self.labels)
+        return token_logps(self.logits, self.labels, self.positions)
 
     @property
     def chosen_logps(self) -> torch.Tensor:
@@ -146,6 +177,9 @@ class Forward:
         if labels is None:
             logps, count, key = self.chosen_logps, self.chosen_tokens, "tokens"
         else:
+            if self.positions is not None:
+                raise ValueError("a full-token NLL needs every position's logits (forward(..., "
+                                 "every_position=True))")
             labels = F.pad(labels, (0, self.logits.shape[1] - labels.shape[1]), value=IGNORE)
             (logps, count), key = token_logps(self.logits[: self.n_chosen], labels), "full_tokens"
         return -logps.sum() / (self.norm[key] if self.norm else count.sum().clamp(min=1))
@@ -167,8 +201,11 @@ def step_norm(batches: list[dict[str, Any]]) -> dict[str, float]:
     return {"rows": rows / n, "tokens": max(tokens, 1) / n, "full_tokens": max(full, 1) / n}
 
 
-def forward(model: torch.nn.Module, batch: dict[str, Any], layer: int | None) -> Forward:
-    """Run the model once on the chosen rows, with the rejected rows appended if present."""
+def forward(model: torch.nn.Module, batch: dict[str, Any], layer: int | None,
+            every_position: bool = False) -> Forward:
+    """Run the model once on the chosen rows, with the rejected rows appended if present.
+    The logits are computed at the answer positions only (`answer_positions`), unless
+    `every_position` (an NLL over prompt tokens) or the model does not take `logits_to_keep`."""
     ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
     n = ids.shape[0]
     if "rejected_input_ids" in batch:
@@ -181,10 +218,12 @@ def forward(model: torch.nn.Module, batch: dict[str, Any], layer: int | None) ->
         ids = cat(ids, batch["rejected_input_ids"], batch["pad_token_id"])
         mask = cat(mask, batch["rejected_attention_mask"], 0)
         labels = cat(labels, batch["rejected_labels"], IGNORE)
+    keep = None if every_position or not takes_logits_to_keep(model) else answer_positions(labels)
     out = model(input_ids=ids, attention_mask=mask, use_cache=False,
-                output_hidden_states=layer is not None)
+                output_hidden_states=layer is not None,
+                **({} if keep is None else {"logits_to_keep": keep}))
     hidden = out.hidden_states[layer][:n] if layer is not None else None
-    return Forward(out.logits, labels, n, hidden, batch.get("norm"))
+    return Forward(out.logits, labels, n, hidden, batch.get("norm"), keep)
 
 
 def by_language(values: torch.Tensor, batch: dict[str, Any], prefix: str) -> Metrics:

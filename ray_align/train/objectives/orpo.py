@@ -42,6 +42,10 @@ class ORPO(Objective):
     Options = ORPOOptions
     needs_pairs = True
 
+    @property
+    def every_position(self) -> bool:
+        return self.options.nll == "full"
+
     def __call__(self, out: Forward, batch: dict[str, Any]) -> tuple[torch.Tensor, Metrics]:
         chosen, rejected = out.mean_logps()
         log_odds = (chosen - rejected) - (log1mexp(chosen) - log1mexp(rejected))
