@@ -30,7 +30,6 @@ from ray_align.eval.stage import run_evaluate
 from ray_align.pretrain import base_path
 
 T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228]  # df 1..10
-CONSISTENCY = "align.loss_weights={consistency: 0.1}"
 DPO_LR = "align.lr=3e-5"  # DPO's lr searched on validation (SCIENCE.md); SFT/ORPO keep 1e-3
 
 
@@ -39,7 +38,8 @@ def only(objective: str) -> list[str]:
 
 
 # name -> (mode, overrides, baseline arm). The anchor-free arm draws one more translation per
-# group, so its batches keep the same number of rows.
+# group, so its batches keep the same number of rows. Consistency's weight is the config's
+# (`align.loss_weights.consistency`; the demo's 0.1), so `--set` can change it for a study.
 ARMS: dict[str, tuple[str, list[str], str | None]] = {
     "base": ("", [], None),
     "sft-shuffled": ("shuffled", only("sft"), None),
@@ -48,11 +48,12 @@ ARMS: dict[str, tuple[str, list[str], str | None]] = {
     "orpo-aligned": ("aligned", only("orpo"), "orpo-shuffled"),
     "orpo-aligned-noanchor": ("aligned", [*only("orpo"), "align.batching.include_anchor=false",
                                           "align.batching.langs_per_group=4"], "orpo-shuffled"),
-    "orpo+consistency-aligned": ("aligned", ["align.objectives=[orpo, consistency]",
-                                             CONSISTENCY], "orpo-shuffled"),
+    "orpo+consistency-shuffled": ("shuffled", ["align.objectives=[orpo, consistency]"], None),
+    "orpo+consistency-aligned": ("aligned", ["align.objectives=[orpo, consistency]"],
+                                 "orpo+consistency-shuffled"),
     "dpo-shuffled": ("shuffled", only("dpo"), None),
     "dpo-aligned": ("aligned", only("dpo"), "dpo-shuffled"),
-    "dpo+consistency-aligned": ("aligned", ["align.objectives=[dpo, consistency]", CONSISTENCY],
+    "dpo+consistency-aligned": ("aligned", ["align.objectives=[dpo, consistency]"],
                                 "dpo-shuffled"),
     # DPO on an SFT-warmed model (the paper's DPO starts from instruction-tuned models): both
     # start from the same seed's sft-shuffled model, which is also DPO's reference, so only
