@@ -47,8 +47,8 @@ def main() -> None:
     runs = {}
     for every in (False, True) if args.every_position else (False,):
         for name, objectives in ARMS.items():
-            model, composite = load_model(base_path(cfg)), Composite(objectives)
-            composite.every_position = every
+            model, composite = load_model(base_path(cfg)), Composite(objectives,
+                                                                     every_position=every)
             runs[name + " @every" * every] = (composite, model,
                                              torch.optim.AdamW(model.parameters()))
     seconds: dict[str, list[float]] = {name: [] for name in runs}

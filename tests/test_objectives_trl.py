@@ -249,15 +249,14 @@ def test_logits_at_the_answer_positions_give_the_same_loss_and_gradient(tiny, na
     tok, base = tiny
     rows = [r | {"ref_chosen_logp": -20.0 - i, "ref_rejected_logp": -21.0 + i}
             for i, r in enumerate(ROWS)]
-    composite = Composite(names, options=options)
-    batch = composite.collate(rows, tok, 128)
+    batch = Composite(names, options=options).collate(rows, tok, 128)
     labels = batch["labels"]
     kept = answer_positions(labels)
     assert 0 < len(kept) < labels.shape[1] - 1  # the prompts are longer than the answers
     results = []
     for every in (True, False):
         model = perturbed(base, 0.05, seed=5)
-        composite.every_position = every or options.get("orpo", {}).get("nll") == "full"
+        composite = Composite(names, options=options, every_position=every)
         loss, metrics = composite(model, batch)
         loss.backward()
         results.append((loss.item(), metrics, [p.grad.clone() for p in model.parameters()]))

@@ -42,7 +42,10 @@ class Composite:
     """The weighted sum of the configured objectives over one shared forward pass."""
 
     def __init__(self, names: Sequence[str], weights: Sequence[float] | None = None,
-                 options: dict[str, dict[str, Any]] | None = None) -> None:
+                 options: dict[str, dict[str, Any]] | None = None,
+                 every_position: bool = False) -> None:
+        """`every_position` asks for every position's logits even where no term needs them
+        (a baseline for benchmarks and tests of the answer-positions path)."""
         weights = list(weights) if weights is not None else [1.0] * len(names)
         self.parts = [(OBJECTIVES[n](options_for(n, (options or {}).get(n))), w)
                       for n, w in zip(names, weights, strict=True)]
@@ -52,7 +55,7 @@ class Composite:
         if len(layers) > 1:
             raise ValueError(f"objectives read different hidden layers {sorted(layers)}")
         self.layer = layers.pop() if layers else None
-        self.every_position = any(o.every_position for o, _ in self.parts)
+        self.every_position = every_position or any(o.every_position for o, _ in self.parts)
 
     def collate(self, rows: Sequence[Row], tokenizer: Any, max_len: int) -> dict[str, Any]:
         """Chosen rows encoded (+ rejected rows when an objective needs pairs), then each

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any, ClassVar
 
 import torch
@@ -129,7 +129,12 @@ def takes_logits_to_keep(model: torch.nn.Module) -> bool:
     inner = getattr(model, "module", model)  # a DeepSpeed engine's model
     if hasattr(inner, "get_base_model"):  # a PEFT model
         inner = inner.get_base_model()
-    return "logits_to_keep" in inspect.signature(inner.forward).parameters
+    return _forward_takes_logits_to_keep(type(inner))
+
+
+@cache
+def _forward_takes_logits_to_keep(cls: type) -> bool:  # once per model class, not per step
+    return "logits_to_keep" in inspect.signature(cls.forward).parameters
 
 
 @dataclass
