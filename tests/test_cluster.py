@@ -159,7 +159,7 @@ def test_a_search_submitted_as_a_job_runs_on_the_head(head, small_run, tmp_path)
     done, _ = small_run
     work = tmp_path / "work"  # a copy: the session's workdir is test_search's
     shutil.copytree(done.workdir, work, ignore=shutil.ignore_patterns("search"))
-    sets = [*SMALL, "translate.validation_fraction=0.3",  # one trial: 4-trial searches are
+    sets = [*SMALL, "translate.validation_fraction=0.3",  # one trial: 3-trial searches are
             "search.space={align.batching.langs_per_group: {choice: [1, 3]}}",  # test_search's
             "search.num_samples=1"]
     args = ["jobs/search.py", "--config", "configs/demo.yaml"]
