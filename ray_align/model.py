@@ -1,9 +1,13 @@
-"""Base models: load any local path or hub id, or build a tiny Llama with a local tokenizer."""
+"""Base models: load any local path or hub id, or build a tiny Llama with a local tokenizer;
+what a model's forward takes."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from transformers import (
@@ -14,7 +18,8 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from ray_align.config import ModelConfig
+if TYPE_CHECKING:  # (ray_align.config imports the objectives, which import this module)
+    from ray_align.config import ModelConfig
 
 SPECIALS = ("<pad>", "<s>", "</s>")
 
@@ -84,3 +89,17 @@ def save(model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, path: Path)
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path
+
+
+def takes_logits_to_keep(model: torch.nn.Module) -> bool:
+    """Whether the (DeepSpeed- or PEFT-wrapped) model's forward takes `logits_to_keep`, as
+    Hugging Face causal LMs do since transformers 4.50."""
+    inner = getattr(model, "module", model)  # a DeepSpeed engine's model
+    if hasattr(inner, "get_base_model"):  # a PEFT model
+        inner = inner.get_base_model()
+    return _forward_takes_logits_to_keep(type(inner))
+
+
+@cache
+def _forward_takes_logits_to_keep(cls: type) -> bool:  # once per model class, not per step
+    return "logits_to_keep" in inspect.signature(cls.forward).parameters

@@ -81,6 +81,43 @@ def test_continuation_logprobs_match_unpadded_passes(tiny):
         got[5][0], abs=1e-5)
 
 
+class FullLogits(torch.nn.Module):
+    """The same causal LM behind a forward without `logits_to_keep`: every position's logits."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        return self.model(input_ids=input_ids, attention_mask=attention_mask)
+
+
+def test_only_continuation_positions_reach_the_lm_head(tiny):
+    """The LM head runs on the positions that predict a continuation (`logits_to_keep`), with
+    the same scores as a model whose forward returns every position's logits."""
+    model, tok, _ = tiny
+    pairs = [("What is the currency of Japan? " * 3, " Japanese Yen"), ("Answer:", " C"),
+             ("Answer:", " D")]
+    widths: list[int] = []
+    hook = model.lm_head.register_forward_hook(lambda m, i, o: widths.append(i[0].shape[1]))
+    try:
+        kept = continuation_logprobs(model, tok, pairs, max_len=64)
+        full = continuation_logprobs(FullLogits(model), tok, pairs, max_len=64)
+    finally:
+        hook.remove()
+    encoded = [encode_pair(tok, c, x) for c, x in pairs]
+    long_ctx, long_cont = encoded[0]
+    # the long row's continuation, then the short rows': " C" and " D" are two tokens each
+    # (" " + letter), so both rows are one input whose last 2 positions are scored
+    assert encoded[1][0] == encoded[2][0] and len(encoded[1][1]) == len(encoded[2][1]) == 2
+    positions = len(long_cont) + 2
+    assert widths == [positions, len(long_ctx) + len(long_cont) - 1]
+    assert positions < widths[1]
+    for k, f in zip(kept, full, strict=True):
+        assert k.logprob == pytest.approx(f.logprob, abs=1e-5)
+        assert (k.greedy, k.tokens) == (f.greedy, f.tokens)
+
+
 def test_continuation_logprobs_left_truncates_the_context(tiny):
     model, tok, _ = tiny
     context, cont = "What is the currency of Japan? " * 4 + "The cat sat on the", " mat."

@@ -10,7 +10,7 @@ import pyarrow as pa
 import torch
 
 from ray_align.eval.benchmarks.base import Kind
-from ray_align.model import load_for_inference, load_tokenizer
+from ray_align.model import load_for_inference, load_tokenizer, takes_logits_to_keep
 
 Pair = tuple[list[int], list[int]]
 
@@ -73,29 +73,43 @@ def continuation_logprobs(model: Any, tokenizer: Any, pairs: list[tuple[str, str
     out: list[Scored] = [Scored(0.0, False, 0)] * len(pairs)
     for start in range(0, len(distinct), batch_size):
         chunk = distinct[start: start + batch_size]
-        logits = _forward(model, tokenizer, chunk)
+        scored = [max(len(encoded[i][1]) for i in users[x]) for x in chunk]  # positions per row
+        logits, column = _forward(model, tokenizer, chunk, scored)
         for row, x in enumerate(chunk):
             for i in users[x]:
-                out[i] = _score(logits[row, : len(x)], encoded[i][1])
+                cont = encoded[i][1]
+                cols = column[len(x) - len(cont): len(x)]
+                out[i] = _score(logits[row, cols], cont)
     return out
 
 
-def _forward(model: Any, tokenizer: Any, inputs: list[tuple[int, ...]]) -> torch.Tensor:
-    """Logits of one forward pass over `inputs`, padded on the right."""
+def _forward(model: Any, tokenizer: Any, inputs: list[tuple[int, ...]], scored: list[int]
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward pass over `inputs`, padded on the right, and the column of its logits that
+    holds each position. Only the positions that predict a continuation (the last `scored[row]`
+    of each row) go through the LM head and come back, when the model takes `logits_to_keep`
+    (as training does, `train/objectives/base.py`): with a long context and a short
+    continuation, a few positions of many, over the whole vocabulary."""
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    ids = torch.full((len(inputs), max(map(len, inputs))), pad, dtype=torch.long)
+    width = max(map(len, inputs))
+    ids = torch.full((len(inputs), width), pad, dtype=torch.long)
     mask = torch.zeros_like(ids)
-    for row, x in enumerate(inputs):
+    needed = torch.zeros(width, dtype=torch.bool)
+    for row, (x, n) in enumerate(zip(inputs, scored, strict=True)):
         ids[row, : len(x)] = torch.tensor(x)
         mask[row, : len(x)] = 1
-    return model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        needed[len(x) - n: len(x)] = True
+    keep = needed.nonzero().squeeze(-1) if takes_logits_to_keep(model) else None
+    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                   **({} if keep is None else {"logits_to_keep": keep.to(device)})).logits
+    column = torch.arange(width) if keep is None else needed.long().cumsum(0) - 1
+    return logits, column
 
 
 def _score(logits: torch.Tensor, cont: list[int]) -> Scored:
-    """`cont`'s score from an input's unpadded logits, whose last len(cont) positions
-    predict it."""
-    logp = logits[-len(cont):].float().log_softmax(-1)
+    """`cont`'s score from the logits of the positions that predict it, in order."""
+    logp = logits.float().log_softmax(-1)
     target = torch.tensor(cont, device=logp.device)
     total = logp.gather(-1, target[:, None]).sum().item()
     return Scored(total, bool((logp.argmax(-1) == target).all()), len(cont))

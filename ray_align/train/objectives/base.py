@@ -9,16 +9,16 @@ concatenated, as TRL's `concatenated_forward`).
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cached_property
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
 
+from ray_align.model import takes_logits_to_keep
 from ray_align.prompts import answer_text, rag_prompt
 
 IGNORE = -100
@@ -121,20 +121,6 @@ def answer_positions(labels: torch.Tensor) -> torch.Tensor:
     sequence's positions, and the LM head and log-softmax (over the whole vocabulary) run on
     those alone."""
     return (labels[:, 1:] != IGNORE).any(0).nonzero().squeeze(-1)
-
-
-def takes_logits_to_keep(model: torch.nn.Module) -> bool:
-    """Whether the (DeepSpeed- or PEFT-wrapped) model's forward takes `logits_to_keep`, as
-    Hugging Face causal LMs do since transformers 4.50."""
-    inner = getattr(model, "module", model)  # a DeepSpeed engine's model
-    if hasattr(inner, "get_base_model"):  # a PEFT model
-        inner = inner.get_base_model()
-    return _forward_takes_logits_to_keep(type(inner))
-
-
-@cache
-def _forward_takes_logits_to_keep(cls: type) -> bool:  # once per model class, not per step
-    return "logits_to_keep" in inspect.signature(cls.forward).parameters
 
 
 @dataclass
