@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 
 from ray_align.config import Config, ConfigError, load_config
-from ray_align.data.sources import SourceError
+from ray_align.data.discover import SourceError
 from ray_align.runtime import StageResult
 
 

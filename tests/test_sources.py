@@ -8,10 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from ray_align.data import readers
+from ray_align.data.discover import SourceError
 from ray_align.data.schema import REJECT
 from ray_align.data.sources import (
     ACCEPTED,
-    SourceError,
     check_source,
     read_source,
     require_rows,

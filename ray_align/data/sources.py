@@ -22,14 +22,14 @@ run when `check_source` is called; the rest is lazy: both datasets of a `Source`
 so consuming both reads the buckets twice; to read once, use
 `split_checked(check_source(path).materialize())`.
 Whole-source problems (missing path, unknown format, corrupt parquet) raise `SourceError` in
-the driver before any dataset is built; `require_rows` raises it once rows are counted.
+the driver before any dataset is built (`discover.py`: which files a source is);
+`require_rows` raises it once rows are counted.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ray_align.data.discover import SourceError, one_line, source_files
 from ray_align.data.rejects import RECORD_CHARS
 from ray_align.data.schema import REJECT
 
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
 STAGE = "source"
 BUCKET_BYTES = 64 << 20  # input bytes per duplicate-check group
 HUB_ROW = "__ray_align_row__"
-FILE_KINDS = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".arrow": "arrow"}
-FOLDER_KINDS = {".jsonl": "jsonl", ".parquet": "parquet", ".arrow": "arrow"}
 
 ACCEPTED = pa.schema(
     [
@@ -72,9 +71,6 @@ CHECKED = pa.schema(
     ]
 )
 
-
-class SourceError(ValueError):
-    """The source as a whole is unusable (missing, unreadable, or no valid row)."""
 
 
 @dataclass(frozen=True)
@@ -249,78 +245,7 @@ def rejects_part(batch: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=REJECT)
 
 
-# -- the source as a whole (driver, metadata only) ---------------------------------------
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
-
-
-def _is_hub_id(path: str) -> bool:
-    looks_local = path.startswith((".", "/", "~")) or Path(path).suffix.lower() in FILE_KINDS
-    return not looks_local and re.fullmatch(r"[\w.-]+(/[\w.-]+)?", path) is not None
-
-
-def _folder_files(folder: Path, path: str) -> tuple[str, list[Path]]:
-    """The format and the data files of a folder."""
-    if (folder / "dataset_dict.json").is_file():  # a saved DatasetDict: its train split
-        folder = folder / "train"
-        if not folder.is_dir():
-            raise SourceError(f"cannot read source {path}: a DatasetDict without 'train'")
-    files = sorted(
-        f
-        for f in folder.iterdir()
-        if f.is_file() and not f.name.startswith((".", "_")) and f.suffix.lower() in FOLDER_KINDS
-    )
-    kinds = sorted({FOLDER_KINDS[f.suffix.lower()] for f in files})
-    if not kinds:
-        raise SourceError(
-            f"no readable file in source {path} (expected *.jsonl, *.parquet or *.arrow files)"
-        )
-    if len(kinds) > 1:
-        raise SourceError(f"cannot read source {path}: mixed formats in one folder ({kinds})")
-    return kinds[0], files
-
-
-def _check_file(kind: str, file: Path, path: str) -> None:
-    """Cheap metadata checks: a parquet footer, an Arrow stream schema."""
-    import pyarrow.parquet as pq
-
-    if not os.access(file, os.R_OK):
-        raise SourceError(f"cannot read source {path}: {file.name} is not readable")
-    try:
-        if kind == "parquet":
-            pq.read_metadata(file)
-        elif kind == "arrow":
-            with pa.OSFile(str(file)) as f:
-                pa.ipc.open_stream(f).schema  # noqa: B018 - reading it is the check
-    except (OSError, pa.ArrowException) as e:
-        raise SourceError(
-            f"cannot read source {path}: {file.name} is not a valid {kind} file ({_one_line(e)})"
-        ) from e
-
-
-def source_files(path: str) -> tuple[str, list[str]] | None:
-    """The format and the files of a local source, or None for a hub id; raises SourceError."""
-    p = Path(path)
-    if p.is_dir():
-        kind, files = _folder_files(p, path)
-    elif p.is_file():
-        kind = FILE_KINDS.get(p.suffix.lower())
-        if kind is None:
-            raise SourceError(
-                f"cannot read source {path}: unsupported format '{p.suffix}' "
-                "(expected .jsonl, .json, .parquet, .arrow or a folder of them)"
-            )
-        files = [p]
-    elif _is_hub_id(path):
-        return None
-    else:
-        raise SourceError(f"source not found: {path}")
-    for f in files:
-        _check_file(kind, f, path)
-    return kind, [os.path.abspath(f) for f in files]
+# -- the source as a whole ---------------------------------------------------------------
 
 
 def _raw_rows(path: str, max_row_bytes: int) -> tuple[ray.data.Dataset, int]:
@@ -343,7 +268,7 @@ def _raw_rows(path: str, max_row_bytes: int) -> tuple[ray.data.Dataset, int]:
     except Exception as e:  # noqa: BLE001 - any loader failure is a bad source
         raise SourceError(
             f"cannot read source {path} (not a local path, so read as a "
-            f"Hugging Face hub id): {_one_line(e)}"
+            f"Hugging Face hub id): {one_line(e)}"
         ) from e
     hf = hf.add_column(HUB_ROW, np.arange(len(hf), dtype=np.int64))
     ds = ray.data.from_huggingface(hf).map_batches(

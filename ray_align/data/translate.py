@@ -23,6 +23,7 @@ import pyarrow as pa
 from ray_align.config import Config
 from ray_align.data import shards
 from ray_align.data.buckets import bucket_of, buckets_for, by_bucket
+from ray_align.data.discover import source_files
 from ray_align.data.quality import QualityGate
 from ray_align.data.quality_report import stage_counts, write_report
 from ray_align.data.rejects import reject, write_rejects
@@ -31,7 +32,6 @@ from ray_align.data.sources import (
     check_source,
     count_checked,
     require_rows,
-    source_files,
     split_checked,
 )
 from ray_align.data.tally import total
