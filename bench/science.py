@@ -13,6 +13,11 @@ baseline arm (the shuffled arm of the same objective) with a 95% t-interval over
     python bench/science.py --config configs/demo.yaml --seeds 3 --steps 300 [--arms a,b]
     python bench/science.py ... --report    # only summarise the finished cells
     python bench/science.py ... --tag lr3e-4 --set align.lr=3e-4    # a searched variant
+    python bench/science.py --config configs/demo.yaml --curve sft-shuffled    # vs the budget
+
+`--curve ARM` runs nothing: it reads ARM's finished cells at every untagged step budget
+(`science/steps<N>/`) and tabulates and plots (`science/curve-<ARM>.png`) accuracy per
+language and the mean train-language gap against N, to judge how near convergence a budget is.
 """
 
 from __future__ import annotations
@@ -149,6 +154,71 @@ def summarise(cfg: Config, results: dict[str, list[dict]]) -> tuple[str, dict]:
     return "\n".join(lines), summary
 
 
+def train_gap(cfg: Config, r: dict) -> float:
+    """Mean gap to English of the train languages, in points, of one result."""
+    anchor = cfg.langs.anchor
+    return statistics.fmean(100 * (r[anchor]["accuracy"] - r[lang]["accuracy"])
+                            for lang in cfg.langs.train)
+
+
+def curve(cfg: Config, science: Path, arm: str) -> tuple[str, Path]:
+    """ARM's finished cells at every untagged budget: a markdown table (per budget, means over
+    seeds) and a plot (left: the train-language gap per seed and its mean, the base dashed;
+    right: mean accuracy per language) against the steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def results(folder: Path, name: str) -> list[dict]:
+        return [json.loads(f.read_text())["models"][name]
+                for f in sorted(folder.glob("seed*/eval/rag/results.json"))]
+
+    budgets = sorted((int(d.name[5:]), d) for d in science.glob("steps*") if d.name[5:].isdigit())
+    points = {n: runs for n, d in budgets if (runs := results(d / arm, arm))}
+    if not points:
+        raise SystemExit(f"science.py: no finished cell of {arm} under {science}/steps<N>/")
+    base = next((r[0] for _, d in budgets if (r := results(d / "base", "base"))), None)
+    langs, steps = cfg.langs.all, sorted(points)
+    acc = {n: {lang: statistics.fmean(100 * r[lang]["accuracy"] for r in points[n])
+               for lang in langs} for n in steps}
+    gaps = {n: [train_gap(cfg, r) for r in points[n]] for n in steps}
+    head = ["steps", "seeds", *(f"{x}*" if x in cfg.langs.heldout else x for x in langs),
+            "gap, train langs"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    if base:
+        lines.append("| base | | " + " | ".join(f"{100 * base[x]['accuracy']:.0f}" for x in langs)
+                     + f" | {train_gap(cfg, base):.1f} |")
+    for n in steps:
+        mean, ci = interval(gaps[n])
+        lines.append(f"| {n} | {len(gaps[n])} | " + " | ".join(f"{acc[n][x]:.1f}" for x in langs)
+                     + f" | {mean:.1f}" + (f" ± {ci:.1f}" if len(gaps[n]) > 1 else "") + " |")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for n in steps:
+        left.scatter([n] * len(gaps[n]), gaps[n], color="tab:blue", alpha=0.5, s=14)
+    left.plot(steps, [statistics.fmean(gaps[n]) for n in steps], "o-", color="tab:blue",
+              label=f"{arm} (mean over seeds)")
+    if base:
+        left.axhline(train_gap(cfg, base), ls="--", color="grey", label="base")
+    left.set(xscale="log", xlabel="align steps", ylabel="points", ylim=(0, None),
+             title="mean gap to English, train languages")
+    left.legend()
+    for i, x in enumerate(langs):
+        right.plot(steps, [acc[n][x] for n in steps], "o--" if x in cfg.langs.heldout else "o-",
+                   color=plt.cm.tab20(i % 20), label=f"{x}*" if x in cfg.langs.heldout else x)
+    right.set(xscale="log", xlabel="align steps", ylabel="accuracy %", ylim=(0, 100),
+              title=f"{arm}: accuracy per language (* held out)")
+    right.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    for ax in (left, right):
+        ax.set_xticks(steps, [str(n) for n in steps], minor=False)
+        ax.minorticks_off()
+    fig.tight_layout()
+    path = science / f"curve-{arm}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return "\n".join(lines), path
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     config_arguments(p, "configs/demo.yaml")
@@ -158,11 +228,18 @@ def main() -> None:
     p.add_argument("--order", choices=["seed", "arm"], default="seed",
                    help="seed: every arm of seed 0 first (a partial run stays comparable)")
     p.add_argument("--report", action="store_true", help="summarise finished cells, run none")
+    p.add_argument("--curve", metavar="ARM", help="run none: ARM's accuracy against the step "
+                   "budget, over every untagged budget with finished cells")
     p.add_argument("--tag", default="", help="a name for a variant of the protocol (e.g. a "
                    "searched lr given with --set align.lr=...): its cells go under "
                    "science/steps<N>-<tag>/")
     args = p.parse_args()
     cfg = load_config(args.config, args.overrides)
+    if args.curve:
+        table, path = curve(cfg, cfg.root / "science", args.curve)
+        print(f"Accuracy % of {args.curve} (mean over seeds; * held out) against the step "
+              f"budget, {cfg.evaluate.per_lang} questions per language\n\n{table}\n\n({path})")
+        return
     root = cfg.root / "science" / (f"steps{args.steps}" + (f"-{args.tag}" if args.tag else ""))
     arms = args.arms.split(",")
     unknown = sorted(set(arms) - set(ARMS))
