@@ -105,6 +105,11 @@ def cell(config: str | None, overrides: list[str], arm: str, seed: int, steps: i
     return json.loads(Path(result.outputs["results"]).read_text())["models"][arm]
 
 
+def gap(r: dict, anchor: str, langs: list[str]) -> float:
+    """Mean accuracy gap of `langs` to `anchor`, in points, in one result."""
+    return statistics.fmean(100 * (r[anchor]["accuracy"] - r[lang]["accuracy"]) for lang in langs)
+
+
 def summarise(cfg: Config, results: dict[str, list[dict]]) -> tuple[str, dict]:
     """Markdown tables and the JSON summary of whatever cells are finished."""
     langs, anchor = cfg.langs.all, cfg.langs.anchor
@@ -125,8 +130,7 @@ def summarise(cfg: Config, results: dict[str, list[dict]]) -> tuple[str, dict]:
                 s["langs"][lang]["diff"], s["langs"][lang]["diff_ci95"] = interval(diff)
                 s["langs"][lang]["pairs"] = n
         for key, group in (("gap_train", cfg.langs.train), ("gap_heldout", cfg.langs.heldout)):
-            gaps = [statistics.fmean(100 * (r[anchor]["accuracy"] - r[lang]["accuracy"])
-                                     for lang in group) for r in runs]
+            gaps = [gap(r, anchor, group) for r in runs]
             s[key], s[key + "_ci95"] = interval(gaps)
         summary[arm] = s
 
@@ -154,13 +158,6 @@ def summarise(cfg: Config, results: dict[str, list[dict]]) -> tuple[str, dict]:
     return "\n".join(lines), summary
 
 
-def train_gap(cfg: Config, r: dict) -> float:
-    """Mean gap to English of the train languages, in points, of one result."""
-    anchor = cfg.langs.anchor
-    return statistics.fmean(100 * (r[anchor]["accuracy"] - r[lang]["accuracy"])
-                            for lang in cfg.langs.train)
-
-
 def curve(cfg: Config, science: Path, arm: str) -> tuple[str, Path]:
     """ARM's finished cells at every untagged budget: a markdown table (per budget, means over
     seeds) and a plot (left: the train-language gap per seed and its mean, the base dashed;
@@ -179,16 +176,16 @@ def curve(cfg: Config, science: Path, arm: str) -> tuple[str, Path]:
     if not points:
         raise SystemExit(f"science.py: no finished cell of {arm} under {science}/steps<N>/")
     base = next((r[0] for _, d in budgets if (r := results(d / "base", "base"))), None)
-    langs, steps = cfg.langs.all, sorted(points)
+    langs, anchor, train, steps = cfg.langs.all, cfg.langs.anchor, cfg.langs.train, sorted(points)
     acc = {n: {lang: statistics.fmean(100 * r[lang]["accuracy"] for r in points[n])
                for lang in langs} for n in steps}
-    gaps = {n: [train_gap(cfg, r) for r in points[n]] for n in steps}
+    gaps = {n: [gap(r, anchor, train) for r in points[n]] for n in steps}
     head = ["steps", "seeds", *(f"{x}*" if x in cfg.langs.heldout else x for x in langs),
             "gap, train langs"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     if base:
         lines.append("| base | | " + " | ".join(f"{100 * base[x]['accuracy']:.0f}" for x in langs)
-                     + f" | {train_gap(cfg, base):.1f} |")
+                     + f" | {gap(base, anchor, train):.1f} |")
     for n in steps:
         mean, ci = interval(gaps[n])
         lines.append(f"| {n} | {len(gaps[n])} | " + " | ".join(f"{acc[n][x]:.1f}" for x in langs)
@@ -199,7 +196,7 @@ def curve(cfg: Config, science: Path, arm: str) -> tuple[str, Path]:
     left.plot(steps, [statistics.fmean(gaps[n]) for n in steps], "o-", color="tab:blue",
               label=f"{arm} (mean over seeds)")
     if base:
-        left.axhline(train_gap(cfg, base), ls="--", color="grey", label="base")
+        left.axhline(gap(base, anchor, train), ls="--", color="grey", label="base")
     left.set(xscale="log", xlabel="align steps", ylabel="points", ylim=(0, None),
              title="mean gap to English, train languages")
     left.legend()
