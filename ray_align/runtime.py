@@ -27,7 +27,7 @@ def init_ray(cfg: RayConfig) -> None:
     import ray
 
     if ray.is_initialized():
-        return _shuffle_partitions()
+        return _data_context(cfg)
     if not sys.stdout.isatty():
         # Piped or in a job's log: Ray Data logs progress lines instead of drawing bars (the
         # workers' bars would reach the log as cursor escapes, redrawn many times a second).
@@ -41,7 +41,7 @@ def init_ray(cfg: RayConfig) -> None:
     address = cfg.address or os.environ.get("RAY_ADDRESS")  # set inside `ray job submit`
     if address:
         ray.init(address=address, runtime_env=env)
-        return _shuffle_partitions()
+        return _data_context(cfg)
     # Logical CPUs: Ray Data stages and Train workers each hold one; torch runs one thread per
     # worker, so a 2-core machine can host the 2 train workers and the data actors beside them.
     num_cpus = cfg.num_cpus or max(4, os.cpu_count() or 1)
@@ -49,19 +49,24 @@ def init_ray(cfg: RayConfig) -> None:
     # cleaner polls every second (without it, it logs a warning each time), and the metrics.
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=True,
              dashboard_host="127.0.0.1", runtime_env=env, log_to_driver=True)
-    _shuffle_partitions()
+    _data_context(cfg)
 
 
-def _shuffle_partitions() -> None:
-    """Ray Data's hash shuffles (groupby, aggregations) default to 200 partitions whatever the
-    cluster; use one per logical CPU (200 tiny tasks cost ~30 s per shuffle on 2 cores), unless
-    RAY_DATA_DEFAULT_MIN_PARALLELISM says otherwise."""
+def _data_context(cfg: RayConfig) -> None:
+    """This process's Ray Data context (every dataset built here carries it to its tasks):
+    `cfg.shuffle_strategy`, and hash shuffles (groupby, aggregations) with one partition per
+    logical CPU instead of 200 whatever the cluster (200 tiny tasks cost ~30 s per shuffle on
+    2 cores), unless RAY_DATA_DEFAULT_MIN_PARALLELISM says otherwise."""
     import ray
     import ray.data
+    from ray.data.context import ShuffleStrategy
 
+    ctx = ray.data.DataContext.get_current()
+    if cfg.shuffle_strategy is not None:
+        ctx.shuffle_strategy = ShuffleStrategy(cfg.shuffle_strategy)
     if "RAY_DATA_DEFAULT_MIN_PARALLELISM" not in os.environ:
         cpus = int(ray.cluster_resources().get("CPU", 2))
-        ray.data.DataContext.get_current().default_hash_shuffle_parallelism = max(2, cpus)
+        ctx.default_hash_shuffle_parallelism = max(2, cpus)
 
 
 @dataclass

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ray_align.config import BenchmarkSpec, Config, ConfigError, SearchConfig, with_values
+from ray_align.data.discover import one_line
 from ray_align.runtime import StageResult, init_ray
 from ray_align.workdir import require
 
@@ -234,7 +235,7 @@ def run_search(cfg: Config, base: str) -> StageResult:
             run_config=tune.RunConfig(name="tune", storage_path=str(root)),
         )
     grid = tuner.fit()
-    errors = [str(r.error).splitlines()[0] for r in grid if r.error]
+    errors = [one_line(r.error) for r in grid if r.error]
     done = [r for r in grid if not r.error and r.metrics and s.metric in r.metrics]
     if not done:
         raise RuntimeError(f"search: every trial failed; first error: {errors[:1]}")

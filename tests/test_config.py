@@ -47,6 +47,7 @@ def test_defaults_and_overrides(tmp_path):
         (["search.space={align.lr: {normal: [0, 1]}}"], "search.space.align.lr"),
         (["search.space={seed.x: {choice: [1]}}"], "search.space.seed.x"),
         (["search.metric=loss"], "search.metric"),
+        (["ray.shuffle_strategy=push"], "ray.shuffle_strategy"),
         (["evaluate.benchmarks=[{name: xnli, path: /x}]"], "evaluate.benchmarks.0"),
         (["evaluate.benchmarks=[{name: rag}, {name: mgsm}]"], "evaluate.benchmarks.1"),
         (["evaluate.benchmarks=[{name: mgsm, path: /x, limit: 0}]"],

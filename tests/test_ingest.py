@@ -41,3 +41,24 @@ def test_ray_plan_equals_the_reference(ray_local, tmp_path, mode):
     for rows in shares.values():  # each share is in training order
         order = [(r["step"], r["unit"], r["k"]) for r in rows]
         assert order == sorted(order) and {r["step"] for r in rows} == set(range(17))
+
+
+def test_datasets_shuffle_as_configured(ray_local):
+    """Stages build their datasets after `init_ray`, which sets `ray.shuffle_strategy` (a
+    dataset keeps the context it was made in); null keeps Ray's own default."""
+    import ray.data
+    from ray.data.context import DataContext, ShuffleStrategy
+
+    from ray_align.config import RayConfig
+    from ray_align.runtime import init_ray
+
+    ctx = DataContext.get_current()
+    assert ctx.shuffle_strategy == ShuffleStrategy.SORT_SHUFFLE_PULL_BASED  # (ray_local's)
+    try:
+        init_ray(RayConfig(shuffle_strategy="hash_shuffle"))
+        assert ray.data.range(3).context.shuffle_strategy == ShuffleStrategy.HASH_SHUFFLE
+        init_ray(RayConfig(shuffle_strategy=None))
+        assert ctx.shuffle_strategy == ShuffleStrategy.HASH_SHUFFLE  # left as it was
+    finally:
+        init_ray(RayConfig())
+    assert ray.data.range(3).context.shuffle_strategy == ShuffleStrategy.SORT_SHUFFLE_PULL_BASED

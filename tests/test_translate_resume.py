@@ -80,7 +80,7 @@ def test_shards_of_another_source_or_config_are_not_reused(tmp_path, capsys):
 @pytest.mark.slow
 def test_killed_translate_reruns_to_exactly_one_variant_each(ray_local, models, tmp_path):  # noqa: F811
     """`ray-align translate` (hf backend) killed by pid with shards written, then rerun."""
-    n, langs = 120, ["de", "ja"]  # 30 blocks of 4 rows, written one by one: the kill comes midway
+    n, langs = 64, ["de", "ja"]  # 16 blocks of 4 rows, written one by one: the kill comes midway
     rows = [{"id": f"q{i}", "prompt": f"What is the capital of country {i}?",
              "response": f"City {i}", "context": [f"Country {i} has a capital."]}
             for i in range(n)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -43,6 +43,12 @@ __all__ = [
 class RayConfig(Strict):
     address: str | None = None  # None: start an embedded local Ray; else e.g. "ray://host:10001"
     num_cpus: int | None = None  # logical CPUs of the embedded local Ray (None: all cores)
+    # Ray Data's shuffle for sort, zip, groupby and repartition (`DataContext.shuffle_strategy`;
+    # null: Ray's default, shuffle_v2 in Ray 2.60). shuffle_v2 runs its map and reduce tasks in
+    # workers of their own, started afresh for each shuffle: ~6-10 s per sort or zip of a
+    # 100-row dataset on 2 cores, against ~0.5 s pull-based (bench/shuffle_strategy.py).
+    shuffle_strategy: Literal["sort_shuffle_pull_based", "sort_shuffle_push_based",
+                              "hash_shuffle", "shuffle_v2"] | None = "sort_shuffle_pull_based"
 
 
 class Config(Strict):

@@ -20,6 +20,7 @@ import pyarrow.csv as pcsv
 import pyarrow.json as pjson
 import pyarrow.parquet as pq
 
+from ray_align.data.discover import one_line
 from ray_align.eval.benchmarks.base import ROW, Benchmark
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ def header(path: Path, options: dict) -> list[str]:
     try:
         return pcsv.read_csv(io.BytesIO(line), **options).column_names
     except pa.ArrowInvalid as e:
-        raise ValueError(f"{path}: {_first_line(e)}") from None
+        raise ValueError(f"{path}: {one_line(e)}") from None
 
 
 def read_delimited(data: bytes, file: str, options: dict, text: list[str]) -> pa.Table:
@@ -182,7 +183,7 @@ def read_delimited(data: bytes, file: str, options: dict, text: list[str]) -> pa
     try:
         table = pcsv.read_csv(io.BytesIO(data), convert_options=convert, **options)
     except pa.ArrowInvalid as e:
-        raise ValueError(f"{file}{_bad_row(data, options)}: {_first_line(e)}") from None
+        raise ValueError(f"{file}{_bad_row(data, options)}: {one_line(e)}") from None
     require_columns(table.column_names, text, file)
     return table
 
@@ -200,11 +201,6 @@ def _bad_row(data: bytes, options: dict) -> str:
         if len(line.split(parse.delimiter)) != width:
             return f" row {i}"
     return ""
-
-
-def _first_line(e: Exception) -> str:
-    """An error's message, one line."""
-    return str(e).strip().split("\n")[0]
 
 
 # -- JSON lines, parquet --------------------------------------------------------------------
@@ -230,7 +226,7 @@ def read_jsonl(data: bytes, file: str, text: list[str]) -> pa.Table:
         table = pjson.read_json(io.BytesIO(data), parse_options=pjson.ParseOptions(
             explicit_schema=schema, unexpected_field_behavior="ignore"))
     except pa.ArrowInvalid as e:
-        raise ValueError(f"{file}: {_first_line(e)}") from None
+        raise ValueError(f"{file}: {one_line(e)}") from None
     for col in text:
         if table[col].null_count:
             row = table[col].is_null().to_pylist().index(True)
