@@ -28,12 +28,6 @@ def init_ray(cfg: RayConfig) -> None:
 
     if ray.is_initialized():
         return _data_context(cfg)
-    if not sys.stdout.isatty():
-        # Piped or in a job's log: Ray Data logs progress lines instead of drawing bars (the
-        # workers' bars would reach the log as cursor escapes, redrawn many times a second).
-        import ray.data
-
-        ray.data.DataContext.get_current().use_ray_tqdm = False
     # Only what the environment lacks: a job's own runtime env may set these already, and Ray
     # refuses a driver runtime env that repeats a job's keys.
     env = {"env_vars": {k: v for k, v in WORKER_ENV.items() if k not in os.environ}}
@@ -62,6 +56,11 @@ def _data_context(cfg: RayConfig) -> None:
     from ray.data.context import ShuffleStrategy
 
     ctx = ray.data.DataContext.get_current()
+    if not sys.stdout.isatty():
+        # Piped, in a job's log or inside a Ray worker (a Tune trial): Ray Data logs progress
+        # lines instead of drawing bars (they would reach the log as cursor escapes, redrawn
+        # many times a second).
+        ctx.use_ray_tqdm = False
     if cfg.shuffle_strategy is not None:
         ctx.shuffle_strategy = ShuffleStrategy(cfg.shuffle_strategy)
     if "RAY_DATA_DEFAULT_MIN_PARALLELISM" not in os.environ:

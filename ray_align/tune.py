@@ -109,15 +109,11 @@ def align_and_score(params: dict[str, Any], data: dict[str, Any], base: str, out
                     base_english: float, stop: int) -> dict[str, float]:
     """Align with `params` set in the config `data` up to step `stop` (the same run continues
     to the next rung), evaluate on the validation split, return the scores (`summary`) and
-    the step. A restarted trial reuses the rungs it has evaluated."""
-    import ray.data
-
+    the step. A restarted trial reuses the rungs it has evaluated (run_align and run_evaluate
+    set this worker's Ray Data context: `runtime.init_ray`)."""
     from ray_align.align import run_align
     from ray_align.eval.stage import run_evaluate
 
-    # Ray Data inside a Ray worker draws tqdm bars, which reach the driver's log as cursor
-    # escapes; logged progress lines read better there (and in `ray job logs`).
-    ray.data.DataContext.get_current().use_ray_tqdm = False
     cfg = rag_only(Config.model_validate(with_values(data, params)))
     evals, step = Path(out) / "eval", stop
     if not (evals / f"step{stop}" / "rag" / "results.json").is_file():

@@ -90,8 +90,8 @@ def test_optuna_asha_search_of_two_trials_scores_on_validation(small_run, capsys
                    .to_pylist())
         assert gids and all(split_of(g, cfg.translate.test_fraction, 0.3) == "validation"
                             for g in gids)
-    assert per_step[3] == 2 * per_step[1]  # each trained with its own value: anchor + 3 rows
-    # per group vs anchor + 1
+    # each trained with its own value: anchor + 3 rows per group vs anchor + 1
+    assert per_step[3] == 2 * per_step[1]
     assert "best by train_nll: --set align.batching.langs_per_group=" in out
     assert trials["stopped"].any()  # (the lr spans 3 decades: step-2 NLLs differ)
     assert (done.paths.root / "search" / "search.png").stat().st_size > 10_000
